@@ -1,0 +1,1 @@
+"""Glue for the orchestrators (Airflow, Argo): thin wrappers over the job registry."""

@@ -1,0 +1,87 @@
+"""What every AuraLink DAG shares: default_args, the failure e-mail, and the job-calling task body.
+
+Imported by DAG files at parse time, so it imports nothing heavy (no airflow, no job modules) at
+module level.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+from email.message import EmailMessage
+from typing import Any
+
+from auralink import config
+
+log = logging.getLogger(__name__)
+
+
+def default_args(*, retries: int = 2, timeout_minutes: int = 60) -> dict[str, Any]:
+    """Retries with exponential backoff, an execution timeout, and the failure e-mail callback."""
+    return {
+        "owner": "data-platform",
+        "retries": retries,
+        "retry_delay": dt.timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=30),
+        "execution_timeout": dt.timedelta(minutes=timeout_minutes),
+        "on_failure_callback": notify_failure,
+    }
+
+
+def _smtp_settings() -> dict[str, Any] | None:
+    """SMTP from Airflow's ``smtp_default`` connection, else AURALINK_SMTP_* env; None when unset."""
+    try:
+        from airflow.sdk import BaseHook  # Airflow 3 task SDK
+
+        conn = BaseHook.get_connection(config.env("AURALINK_SMTP_CONN_ID", "smtp_default"))
+        return {"host": conn.host, "port": conn.port or 587, "user": conn.login, "password": conn.password,
+                "sender": (conn.extra_dejson or {}).get("from_email", conn.login)}
+    except Exception:  # noqa: BLE001 - no connection configured (or no Airflow): fall back to env
+        host = config.env("AURALINK_SMTP_HOST")
+        if not host:
+            return None
+        return {"host": host, "port": int(config.env("AURALINK_SMTP_PORT", "587") or 587),
+                "user": config.env("AURALINK_SMTP_USER"), "password": config.env("AURALINK_SMTP_PASSWORD"),
+                "sender": config.env("AURALINK_SMTP_FROM", "airflow@auralink.local")}
+
+
+def failure_message(context: dict[str, Any]) -> EmailMessage:
+    ti = context.get("task_instance") or context.get("ti")
+    dag_id = getattr(ti, "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    msg = EmailMessage()
+    msg["Subject"] = f"[AuraLink] {dag_id}.{task_id} failed"
+    msg.set_content(
+        f"DAG: {dag_id}\nTask: {task_id}\nRun: {context.get('run_id')}\n"
+        f"Try: {getattr(ti, 'try_number', '?')}\nError: {context.get('exception')}\n"
+    )
+    return msg
+
+
+def notify_failure(context: dict[str, Any]) -> None:
+    """E-mail the on-call list (AURALINK_ALERT_EMAILS, comma separated) about a failed task."""
+    recipients = [a.strip() for a in (config.env("AURALINK_ALERT_EMAILS") or "").split(",") if a.strip()]
+    smtp = _smtp_settings()
+    msg = failure_message(context)
+    if not recipients or smtp is None:
+        log.warning("task failed, no alert e-mail configured: %s", msg["Subject"])
+        return
+    msg["From"] = smtp["sender"]
+    msg["To"] = ", ".join(recipients)
+    try:
+        with smtplib.SMTP(smtp["host"], smtp["port"], timeout=30) as server:
+            if smtp.get("user"):
+                server.starttls()
+                server.login(smtp["user"], smtp["password"] or "")
+            server.send_message(msg)
+    except (OSError, smtplib.SMTPException) as exc:  # an alert that cannot be sent must not mask the failure
+        log.error("could not send failure e-mail to %s: %s", recipients, exc)
+
+
+def run_job(job_name: str, **params: Any) -> dict[str, Any]:
+    """Task body: run one registered job, recorded as triggered by Airflow; returns its stats (XCom)."""
+    from auralink.jobs import run_job as _run_job
+
+    return _run_job(job_name, params, triggered_by="airflow")
