@@ -1,0 +1,139 @@
+"""Fixtures for the compliance tests: a small, explicit world built with plain INSERTs, so every
+identifier a test looks for is known (the seed generator's data is used where a test says so)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+UTC = dt.timezone.utc
+
+
+@dataclass
+class World:
+    url: str
+    org: uuid.UUID
+    other_org: uuid.UUID
+    alice: uuid.UUID       # the data subject of most tests
+    bob: uuid.UUID
+    alice_email: str = "alice.liddell@example.com"
+    alice_name: str = "Alice Liddell"
+    alice_phone: str = "+44 20 7946 0958"
+    calls: list[uuid.UUID] = field(default_factory=list)
+    recordings: list[uuid.UUID] = field(default_factory=list)
+    audio_files: list[Path] = field(default_factory=list)
+
+
+def _uuid(n: int) -> uuid.UUID:
+    return uuid.UUID(int=0x5EED0000_0000_4000_8000_000000000000 + n)
+
+
+def build_world(url: str, tmp: Path, *, audit_months: tuple[str, ...] = ("2026-05", "2026-06", "2026-11"),
+                audit_rows_per_month: int = 30) -> World:
+    w = World(url=url, org=_uuid(1), other_org=_uuid(2), alice=_uuid(10), bob=_uuid(11))
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("INSERT INTO organizations (id, name, slug, plan) VALUES (%s,'Wonder Ltd','wonder','enterprise'),"
+                  " (%s,'Other Co','other-co','pro')", (w.org, w.other_org))
+        c.execute("INSERT INTO users (id, email, full_name, phone, country) VALUES (%s,%s,%s,%s,'GB'),"
+                  " (%s,'bob.builder@example.com','Bob Builder','+1 555 0100','US')",
+                  (w.alice, w.alice_email, w.alice_name, w.alice_phone, w.bob))
+        for u, role in ((w.alice, "admin"), (w.bob, "member")):
+            c.execute("INSERT INTO organization_members (organization_id, user_id, member_role) VALUES (%s,%s,%s)",
+                      (w.org, u, role))
+            c.execute("INSERT INTO consents (user_id, organization_id, purpose, granted) VALUES (%s,%s,'recording',true)",
+                      (u, w.org))
+        c.execute("INSERT INTO organization_members (organization_id, user_id) VALUES (%s,%s)", (w.other_org, w.bob))
+        base = dt.datetime(2026, 11, 10, 9, tzinfo=UTC)
+        audio_dir = tmp / "recordings"
+        audio_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(4):
+            call = _uuid(100 + i)
+            initiator = w.alice if i % 2 == 0 else w.bob
+            start = base + dt.timedelta(days=i)
+            c.execute("INSERT INTO calls (id, organization_id, initiated_by, started_at, ended_at, duration_seconds)"
+                      " VALUES (%s,%s,%s,%s,%s,600)", (call, w.org, initiator, start, start + dt.timedelta(minutes=10)))
+            for u, name in ((w.alice, w.alice_name), (w.bob, "Bob Builder")):
+                c.execute("INSERT INTO call_participants (call_id, user_id, display_name, joined_at, ip_address, country)"
+                          " VALUES (%s,%s,%s,%s,'10.0.0.1','GB')", (call, u, name, start))
+            rec = _uuid(200 + i)
+            audio = audio_dir / f"{rec}.wav"
+            audio.write_bytes(b"RIFF0000WAVEfmt fake audio")
+            c.execute("INSERT INTO call_recordings (id, call_id, organization_id, storage_uri, status, created_at)"
+                      " VALUES (%s,%s,%s,%s,'transcribed',%s)", (rec, call, w.org, audio.as_uri(), start))
+            tid = c.execute(
+                "INSERT INTO transcriptions (recording_id, call_id, organization_id, engine, model, text, redacted_text,"
+                " segments, created_at) VALUES (%s,%s,%s,'whisper','tiny',%s,%s,%s,%s) RETURNING id",
+                (rec, call, w.org, f"Hi, this is {w.alice_name}, call me on {w.alice_phone} or {w.alice_email}.",
+                 "Hi, this is [NAME], call me on [PHONE].",
+                 Jsonb([{"speaker": w.alice_name, "user_id": str(w.alice), "text": "hello"}]), start)).fetchone()[0]
+            c.execute("INSERT INTO call_summaries (transcription_id, call_id, organization_id, summary, action_items,"
+                      " provider, model, created_at) VALUES (%s,%s,%s,%s,%s,'openai','gpt',%s)",
+                      (tid, call, w.org, f"{w.alice_name} agreed to send the contract.",
+                       Jsonb([{"owner": w.alice_email, "task": "send contract"}]), start))
+            c.execute("INSERT INTO ai_usage (organization_id, user_id, call_id, feature, provider, model, unit_type,"
+                      " units, cost_usd, occurred_at, metadata) VALUES (%s,%s,%s,'llm','openai','gpt','requests',1,0.01,%s,%s)",
+                      (w.org, w.alice, call, start, Jsonb({"requested_by": w.alice_email})))
+            w.calls.append(call)
+            w.recordings.append(rec)
+            w.audio_files.append(audio)
+        c.execute("SELECT ensure_monthly_partitions('usage_records', '2026-01-01', '2026-12-01')")
+        c.execute("INSERT INTO usage_records (organization_id, user_id, metric, quantity, recorded_at, idempotency_key)"
+                  " VALUES (%s,%s,'call_minutes',10,%s,'u1'), (%s,%s,'call_minutes',5,%s,'u2')",
+                  (w.org, w.alice, base, w.org, w.bob, base))
+        c.execute("INSERT INTO invoices (organization_id, invoice_number, period_start, period_end, total_usd, billing_email)"
+                  " VALUES (%s,1,'2026-10-01','2026-11-01',499,%s)", (w.org, w.alice_email))
+        c.execute("INSERT INTO api_keys (organization_id, created_by, name, key_prefix, secret_encrypted)"
+                  " VALUES (%s,%s,%s,'ak_1',%s)", (w.org, w.alice, f"{w.alice_name}'s laptop", b"\x01secret"))
+        c.execute("INSERT INTO security_events (organization_id, user_id, rule, severity, description, evidence,"
+                  " dedup_key, first_seen_at, last_seen_at) VALUES (%s,%s,'failed_login_burst','high',%s,%s,%s,%s,%s)",
+                  (w.org, w.alice, f"12 failed logins for {w.alice_email}", Jsonb({"user_id": str(w.alice), "email": w.alice_email}),
+                   f"failed_login_burst:{w.alice}:2026-11-10", base, base))
+        role_id = c.execute("INSERT INTO rbac_roles (organization_id, name, permissions) VALUES (%s,'org_admin',%s) RETURNING id",
+                            (w.org, Jsonb(["recordings:read", "users:manage"]))).fetchone()[0]
+        c.execute("INSERT INTO user_role_assignments (user_id, organization_id, role_id) VALUES (%s,%s,%s)", (w.alice, w.org, role_id))
+        c.execute("INSERT INTO casbin_rule (ptype, v0, v1, v2) VALUES ('p','org_admin','recordings','read'),"
+                  " ('p','org_admin','users','manage'), ('p','member','recordings','read'),"
+                  " ('g',%s,'org_admin',NULL), ('g',%s,'member',NULL)", (str(w.alice), str(w.bob)))
+        # Audit events by and about alice and bob, in old (archivable) and recent months.
+        c.execute("SELECT ensure_monthly_partitions('audit_logs', '2026-01-01', '2026-12-01')")
+        for month in audit_months:
+            y, m = map(int, month.split("-"))
+            for i in range(audit_rows_per_month):
+                actor, email = (w.alice, w.alice_email) if i % 3 == 0 else (w.bob, "bob.builder@example.com")
+                c.execute(
+                    "INSERT INTO audit_logs (organization_id, actor_user_id, actor_email, action, resource_type,"
+                    " resource_id, ip_address, user_agent, request_metadata, occurred_at)"
+                    " VALUES (%s,%s,%s,%s,'user',%s,'192.0.2.7','Mozilla/5.0',%s,%s)",
+                    (w.org if i % 5 else w.other_org, actor, email, "user.login" if i % 2 else "recording.view",
+                     str(actor), Jsonb({"note": f"session of {email}", "i": i}),
+                     dt.datetime(y, m, 1 + i % 27, 1 + i % 20, i % 60, tzinfo=UTC)))
+    return w
+
+
+@pytest.fixture
+def world(db_url: str, tmp_path: Path) -> World:
+    return build_world(db_url, tmp_path)
+
+
+@pytest.fixture
+def ctx(db_url: str):
+    """A job context recording into job_runs like run_job does."""
+    from auralink.jobs import JobContext
+
+    with psycopg.connect(db_url, autocommit=True) as c:
+        run_id = c.execute("INSERT INTO job_runs (job_name) VALUES ('test') RETURNING id").fetchone()[0]
+    return JobContext(url=db_url, job_name="test", run_id=run_id)
+
+
+def skipped_items(url: str, run_id: int | None = None) -> list[tuple[str, str, str]]:
+    with psycopg.connect(url, autocommit=True) as c:
+        sql = "SELECT item_type, item_id, reason FROM job_run_items WHERE outcome = 'skipped'"
+        if run_id is not None:
+            return c.execute(sql + " AND job_run_id = %s ORDER BY id", (run_id,)).fetchall()
+        return c.execute(sql + " ORDER BY id").fetchall()

@@ -1,0 +1,156 @@
+"""Audit-log archival: lossless, hold-respecting, resumable after a SIGKILL at any step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from auralink.compliance import archival
+from auralink.jobs import run_job
+
+from .conftest import build_world, skipped_items
+
+AS_OF = "2026-11-27T00:00:00+00:00"  # May and June 2026 are wholly past 90 days; November is not
+
+
+def _all_audit_ids(c) -> set[int]:
+    live = {r[0] for r in c.execute("SELECT id FROM audit_logs")}
+    held = {r[0] for r in c.execute("SELECT id FROM audit_logs_held")}
+    return live | held
+
+
+def _archived_ids(c) -> set[int]:
+    ids: set[int] = set()
+    for (loc,) in c.execute("SELECT location FROM audit_log_archives WHERE status = 'dropped'"):
+        with gzip.open(loc, "rt", newline="") as fh:
+            import csv
+            rows = list(csv.reader(fh))
+        ids |= {int(r[0]) for r in rows[1:]}
+    return ids
+
+
+def test_archives_verifies_and_drops_old_partitions(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    build_world(db_url, tmp_path)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        before = _all_audit_ids(c)
+        result = run_job("archive_audit_logs", {"as_of": AS_OF})
+        assert result["status"] == "succeeded", result
+        # January..July 2026 end on or before the cutoff (2026-08-29); May and June hold the rows.
+        assert result["dropped"] == 7 and result["rows_archived"] == 60
+        parts = {r[0] for r in c.execute("SELECT partition_name FROM monthly_partitions('audit_logs')")}
+        assert not {f"audit_logs_p2026{m:02d}" for m in range(1, 8)} & parts
+        assert {"audit_logs_p202608", "audit_logs_p202611"} <= parts
+        rows = c.execute("SELECT partition_name, status, row_count, content_sha256, file_sha256, min_occurred_at,"
+                         " max_occurred_at FROM audit_log_archives ORDER BY partition_name").fetchall()
+        dropped = [r for r in rows if r[0] in ("audit_logs_p202605", "audit_logs_p202606")]
+        assert all(r[1] == "dropped" and r[2] == 30 and len(r[3]) == 64 and r[5] and r[6] for r in dropped)
+        # Nothing lost: every id is either still live or in an archive file.
+        assert before == _all_audit_ids(c) | _archived_ids(c)
+        # A second run has nothing left to do, and the SQL-side archival still works alongside.
+        again = run_job("archive_audit_logs", {"as_of": AS_OF})
+        assert again["rows_archived"] == 0
+        old = c.execute("SELECT count(*) FROM audit_logs WHERE occurred_at < now() - interval '1 day'").fetchone()[0]
+        assert old > 0
+        assert c.execute("SELECT archive_old_audit_logs(interval '1 day')").fetchone()[0] == old
+        assert c.execute("SELECT count(*) FROM audit_logs_archive").fetchone()[0] == old
+
+
+def test_empty_old_partitions_are_archived_too(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("SELECT ensure_monthly_partitions('audit_logs', '2026-01-01', '2026-02-01')")
+        result = run_job("archive_audit_logs", {"as_of": AS_OF})
+        assert result["dropped"] == 2 and result["rows_archived"] == 0
+
+
+def test_legal_hold_rows_move_to_held_table_and_are_reported(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    w = build_world(db_url, tmp_path)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("INSERT INTO legal_holds (organization_id, scope, user_id, reason, case_reference, placed_by)"
+                  " VALUES (%s,'user',%s,'Litigation: Liddell v Wonder','C-42','legal@wonder')", (w.org, w.alice))
+        alice_old = c.execute("SELECT count(*) FROM audit_logs WHERE actor_user_id = %s AND occurred_at < '2026-07-01'",
+                              (w.alice,)).fetchone()[0]
+        result = run_job("archive_audit_logs", {"as_of": AS_OF})
+        assert result["rows_held"] == alice_old == 20
+        assert result["rows_archived"] == 60 - alice_old
+        held = c.execute("SELECT count(*), min(hold_reason) FROM audit_logs_held WHERE actor_user_id = %s", (w.alice,)).fetchone()
+        assert held[0] == alice_old and "Liddell v Wonder" in held[1]
+        skipped = skipped_items(db_url, result["run_id"])
+        assert skipped and all("legal hold" in s[2] and "C-42" in s[2] for s in skipped)
+        # The archive files hold none of the held rows.
+        archived = _archived_ids(c)
+        held_ids = {r[0] for r in c.execute("SELECT id FROM audit_logs_held")}
+        assert not archived & held_ids
+
+
+def test_changed_partition_is_archived_again_before_drop(db_url, tmp_path, monkeypatch):
+    """A row added between verification and drop ends up in the archive (the drop re-hashes)."""
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=5)
+    real_verify = archival._verify_archive
+    calls = {"n": 0}
+
+    def verify_then_insert(conn, name, state):
+        real_verify(conn, name, state)
+        if name != "audit_logs_p202605":
+            return
+        if calls["n"] == 0:
+            with psycopg.connect(db_url, autocommit=True) as other:
+                other.execute("INSERT INTO audit_logs (action, occurred_at) VALUES ('late.event', '2026-05-20')")
+        calls["n"] += 1
+
+    monkeypatch.setattr(archival, "_verify_archive", verify_then_insert)
+    result = run_job("archive_audit_logs", {"as_of": AS_OF})
+    assert result["rows_archived"] == 6 and calls["n"] == 2
+
+
+def _spawn(db_url: str, home: Path, arch: Path, pause_at: str | None) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=db_url, AURALINK_HOME=str(home), AURALINK_ARCHIVE_URL=str(arch))
+    env.pop("AURALINK_ARCHIVE_PAUSE_AT", None)
+    if pause_at:
+        env["AURALINK_ARCHIVE_PAUSE_AT"] = pause_at
+    code = ("from auralink.jobs import run_job; import json, sys; "
+            f"r = run_job('archive_audit_logs', {{'as_of': '{AS_OF}'}}); print(json.dumps(r, default=str))")
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("step", archival.STEPS)
+def test_killed_run_loses_nothing_and_rerun_completes(step, db_url, tmp_path):
+    home, arch = tmp_path / "home", tmp_path / "arch"
+    home.mkdir()
+    w = build_world(db_url, tmp_path)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("INSERT INTO legal_holds (organization_id, scope, reason, placed_by) VALUES (%s,'organization',"
+                  "'Regulator inquiry','legal')", (w.other_org,))
+        before = _all_audit_ids(c)
+        proc = _spawn(db_url, home, arch, step)
+        marker = home / f"archive-paused-{step}"
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the run never reached the pause point"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        # Killed mid-way: every row is still somewhere (live, held, or in a dropped partition's verified file).
+        assert before == _all_audit_ids(c) | _archived_ids(c)
+        rerun = _spawn(db_url, home, arch, None)
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err.decode()
+        statuses = dict(c.execute("SELECT partition_name, status FROM audit_log_archives").fetchall())
+        assert statuses["audit_logs_p202605"] == statuses["audit_logs_p202606"] == "dropped"
+        assert before == _all_audit_ids(c) | _archived_ids(c)
+        held = c.execute("SELECT count(*) FROM audit_logs_held").fetchone()[0]
+        assert held == 12  # every 5th row of the two old months belongs to the held organization
+        assert not list(arch.rglob("*.partial")) or step == "mid_write"
