@@ -1,0 +1,27 @@
+"""Recording jobs (nightly stage 20-22): transcribe, analyse call quality, summarise.
+
+Stages order them: transcription (20) before summaries (22) so tonight's transcripts are summarised
+tonight; quality (21) needs only the samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auralink.jobs import JobContext, job
+
+
+@job("transcribe_recordings", stage=20)
+def transcribe_recordings(ctx: JobContext, batch_size: int = 50, max_batches: int = 1) -> dict[str, Any]:
+    """Transcribe pending call recordings (claims batches with SKIP LOCKED; bad files fail alone)."""
+    from auralink.recordings.transcribe import run_batches
+
+    def record(outcome) -> None:
+        if outcome.status == "transcribed":
+            ctx.record_item("recording", outcome.recording_id, "succeeded")
+        else:
+            ctx.record_item("recording", outcome.recording_id, "failed", outcome.reason)
+
+    stats = run_batches(ctx.url, batch_size=batch_size, max_batches=max_batches, on_outcome=record)
+    ctx.log.info("transcribe_recordings: %s", stats)
+    return stats

@@ -1,0 +1,90 @@
+"""Fixtures for the recordings tests: espeak-ng speech, and calls/recordings inserted with plain SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+SENTENCES = [
+    "hello this is a short test call about the budget",
+    "we will send the report to the team on monday",
+    "please call me back tomorrow morning",
+]
+
+T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def synthesize(text: str, out: Path, *, speed: int = 140) -> Path:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    subprocess.run(["espeak-ng", "-s", str(speed), "-w", str(out), text], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def speech_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("speech")
+    for i, text in enumerate(SENTENCES):
+        synthesize(text, folder / f"s{i}.wav")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad-audio")
+    empty = folder / "empty.wav"
+    empty.write_bytes(b"")
+    corrupt = folder / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 10)
+    garbage = folder / "garbage.opus"
+    garbage.write_bytes(b"\x00\x01garbage" * 100)
+    return {"empty": empty, "corrupt": corrupt, "garbage": garbage, "missing": folder / "missing.wav"}
+
+
+def new_org(conn, name: str = "Acme") -> str:
+    org = str(uuid.uuid4())
+    conn.execute("INSERT INTO organizations (id, name, slug, plan) VALUES (%s, %s, %s, 'pro')",
+                 (org, name, f"org-{org[:8]}"))
+    return org
+
+
+def new_call(conn, org: str, *, samples: list[tuple[float, float, float]] | None = None, codec: str = "opus",
+             participants: int = 1) -> str:
+    call = str(uuid.uuid4())
+    conn.execute("INSERT INTO calls (id, organization_id, started_at, ended_at, duration_seconds) "
+                 "VALUES (%s, %s, %s, %s, 300)", (call, org, T0, T0 + dt.timedelta(minutes=5)))
+    for p in range(participants):
+        pid = conn.execute("INSERT INTO call_participants (call_id, display_name, participant_role, joined_at) "
+                           "VALUES (%s, %s, 'guest', %s) RETURNING id", (call, f"guest {p}", T0)).fetchone()[0]
+        for i, (rtt, jitter, loss) in enumerate(samples or []):
+            conn.execute("INSERT INTO call_quality_samples (call_id, participant_id, sampled_at, rtt_ms, jitter_ms, "
+                         "packet_loss, codec) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                         (call, pid, T0 + dt.timedelta(seconds=10 * i), rtt, jitter, loss, codec))
+    return call
+
+
+def new_recording(conn, org: str, call: str, path: Path | str) -> str:
+    rec = str(uuid.uuid4())
+    uri = path if isinstance(path, str) else Path(path).resolve().as_uri()
+    conn.execute("INSERT INTO call_recordings (id, call_id, organization_id, storage_uri, codec) "
+                 "VALUES (%s, %s, %s, %s, 'pcm')", (rec, call, org, uri))
+    return rec
+
+
+GOOD_SAMPLES = [(80.0, 5.0, 0.001)] * 6
+
+
+@pytest.fixture
+def recordings_db(db, speech_dir):
+    """An org with one call per synthesized sentence, each with a pending recording and quality samples."""
+    org = new_org(db)
+    ids = []
+    for wav in sorted(speech_dir.glob("s*.wav")):
+        call = new_call(db, org, samples=GOOD_SAMPLES)
+        ids.append(new_recording(db, org, call, wav))
+    return {"org": org, "recordings": ids, "conn": db}
