@@ -25,3 +25,18 @@ def transcribe_recordings(ctx: JobContext, batch_size: int = 50, max_batches: in
     stats = run_batches(ctx.url, batch_size=batch_size, max_batches=max_batches, on_outcome=record)
     ctx.log.info("transcribe_recordings: %s", stats)
     return stats
+
+
+@job("analyze_call_quality", stage=21)
+def analyze_call_quality(ctx: JobContext, batch_size: int = 500, max_batches: int | None = None) -> dict[str, Any]:
+    """Per-call quality report (MOS, sustained RTT/jitter/MOS breaches, loss) into call_quality_reports."""
+    from auralink.recordings.quality import run
+
+    def record(call_id: str, outcome: str, detail: str | None) -> None:
+        # Only failures become job_run_items: a row per healthy call would dwarf the reports themselves.
+        if outcome == "failed":
+            ctx.record_item("call", call_id, "failed", detail)
+
+    stats = run(ctx.url, batch_size=batch_size, max_batches=max_batches, on_item=record)
+    ctx.log.info("analyze_call_quality: %s", stats)
+    return stats
