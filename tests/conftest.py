@@ -9,6 +9,7 @@ migration (CREATE DATABASE ... TEMPLATE takes ~0.1 s), and DATABASE_URL points a
 from __future__ import annotations
 
 import itertools
+import uuid
 import os
 import sys
 import tempfile
@@ -50,7 +51,7 @@ def _admin() -> psycopg.Connection:
 
 
 def create_database(template: str | None = None) -> str:
-    name = f"{_PREFIX}_{next(_counter)}"
+    name = f"{_PREFIX}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
     with _admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return name
@@ -122,6 +123,21 @@ def seeded_url(seeded_template: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DATABASE_URL", url)
     yield url
     drop_database(name)
+
+
+@pytest.fixture
+def make_database(migrated_template: str):
+    """A factory of extra databases for one test: make_database(template="migrated"|"empty") -> url."""
+    made: list[str] = []
+
+    def make(template: str = "migrated") -> str:
+        name = create_database(template=migrated_template if template == "migrated" else None)
+        made.append(name)
+        return _url_for(name)
+
+    yield make
+    for name in made:
+        drop_database(name)
 
 
 @pytest.fixture

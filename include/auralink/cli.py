@@ -88,7 +88,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     cfg = SeedConfig(orgs=args.orgs, days=args.days, seed=args.seed, end_date=args.end_date,
                      audio=not args.no_audio, audit_events_per_user_day=args.audit_events_per_user_day)
-    counts = seed_database(cfg, progress=not args.quiet)
+    counts = seed_database(cfg, progress=not args.quiet, reset=args.reset)
     for table, n in counts.items():
         print(f"{table:28s} {n:>12,d}")
     return 0
@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-date", type=_date, default=None, help="last day of data (default: today, UTC)")
     p.add_argument("--audit-events-per-user-day", type=float, default=4.0)
     p.add_argument("--no-audio", action="store_true", help="skip synthesizing speech for recordings")
+    p.add_argument("--reset", action="store_true", help="empty every application table first")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_seed)
 
@@ -206,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from auralink.db.connection import DatabaseUnavailable
     from auralink.db.migrate import MigrationError
+    from auralink.crypto import SecretKeyError
     from auralink.jobs import JobFailed, UnknownJob
+    from auralink.seed.generator import SeedError
 
     try:
         return args.func(args)
@@ -216,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownJob, ValueError) as exc:
         print(f"auralink: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (DatabaseUnavailable, MigrationError, JobFailed) as exc:
+    except (DatabaseUnavailable, MigrationError, JobFailed, SeedError, SecretKeyError) as exc:
         print(f"auralink: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

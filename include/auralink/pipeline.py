@@ -59,7 +59,7 @@ def run_demo(*, orgs: int, days: int, seed: int) -> int:
     print(f"database: {redact_url(url)}")
     applied = migrate(url)
     print(f"migrations applied: {len(applied)}")
-    counts = seed_database(SeedConfig(orgs=orgs, days=days, seed=seed), url=url, progress=True)
+    counts = seed_database(SeedConfig(orgs=orgs, days=days, seed=seed), url=url, progress=True, reset=True)
     print("seeded: " + ", ".join(f"{t}={n:,}" for t, n in counts.items()))
     results = run_pipeline(triggered_by="demo", stop_on_error=False, url=url)
     print("\npipeline:")

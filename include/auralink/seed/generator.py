@@ -1,0 +1,569 @@
+"""Realistic synthetic data for every table, deterministic for a (seed, end_date), bulk-loaded with COPY.
+
+Scale knobs: organizations, days, audit events per user-day. The plan mix (60% free, 30% pro, 10%
+enterprise; the first three organizations are one of each so small seeds cover every plan), user counts,
+call volumes (business hours in the organization's time zone, fewer at weekends), log-normal call
+durations, a bad-network tail (~8% of calls), AI usage by feature priced from the price book, and the
+suspicious audit patterns the security rules look for are in :mod:`auralink.seed.vocab`.
+
+usage_records are per-participant-minute metering (``call_minutes``), one ``ai_calls`` record per AI
+event, and hourly ``storage_gb_hours``: about 10 million rows for 400 organizations over 90 days.
+
+Recordings point at real speech: twelve short calls synthesized with espeak-ng and shipped as FLAC in
+``auralink/seed/audio`` (their scripts in ``scripts.txt``), hard-linked per recording under
+AURALINK_HOME/recordings. About 3% are deliberately bad (empty, garbage bytes, missing) so the
+transcription job meets real failures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import uuid
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from auralink import config, crypto
+from auralink.db.connection import connect, database_url
+from auralink.db.migrate import migrate
+from auralink.pricing import load_price_book
+from auralink.seed import vocab
+
+log = logging.getLogger(__name__)
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class SeedError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedConfig:
+    orgs: int = 10
+    days: int = 14
+    seed: int = 42
+    end_date: dt.date | None = None          # last day of data; default today (UTC)
+    audio: bool = True                       # link real speech files for recordings
+    audit_events_per_user_day: float = 4.0
+    recording_share: float = 0.15            # share of completed calls over a minute that were recorded
+    bad_recording_share: float = 0.03
+
+    def __post_init__(self) -> None:
+        if self.orgs < 1 or self.days < 1:
+            raise ValueError("seed needs at least one organization and one day")
+        if self.audit_events_per_user_day < 0:
+            raise ValueError("audit_events_per_user_day must be >= 0")
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.end_date or dt.datetime.now(dt.timezone.utc).date()
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.last_day - dt.timedelta(days=self.days - 1)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def _uuid(r: random.Random) -> str:
+    return str(uuid.UUID(int=r.getrandbits(128), version=4))
+
+
+def _ts(seconds: float | int) -> str:
+    return (EPOCH + dt.timedelta(seconds=float(seconds))).isoformat()
+
+
+def _ts_array(seconds: np.ndarray) -> np.ndarray:
+    return np.char.add(np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s"), "+00")
+
+
+def _epoch(day: dt.date) -> int:
+    return int((dt.datetime.combine(day, dt.time(), dt.timezone.utc) - EPOCH).total_seconds())
+
+
+class _Copier:
+    """Text-format COPY of rows whose values never contain tabs, newlines or backslashes."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def rows(self, table: str, columns: list[str], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        with self.conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+            for row in rows:
+                cp.write_row(row)
+        self.counts[table] += len(rows)
+
+    def columns(self, table: str, names: list[str], cols: list[Any]) -> None:
+        n = len(cols[0])
+        if n == 0:
+            return
+        text_cols = [c if isinstance(c, np.ndarray) and c.dtype.kind == "U" else np.asarray(c).astype(str) for c in cols]
+        lines = "\n".join("\t".join(vals) for vals in zip(*text_cols)) + "\n"
+        with self.conn.cursor().copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as cp:
+            cp.write(lines.encode())
+        self.counts[table] += n
+
+
+def _speech_files() -> list[tuple[Path, float, int]]:
+    """(path, seconds, bytes) of the shipped speech clips."""
+    import soundfile
+
+    folder = resources.files("auralink.seed").joinpath("audio")
+    out = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".flac"):
+            path = Path(str(entry))
+            out.append((path, round(soundfile.info(str(path)).duration, 3), path.stat().st_size))
+    return out
+
+
+def speech_scripts() -> list[str]:
+    """What each shipped clip says, in clip order (the WER reference)."""
+    return resources.files("auralink.seed").joinpath("audio/scripts.txt").read_text().strip().splitlines()
+
+
+def _place_file(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() or dest.is_symlink():
+        dest.unlink()
+    try:
+        os.link(src, dest)
+    except OSError:  # another filesystem: copy
+        shutil.copyfile(src, dest)
+
+
+# --- the generator --------------------------------------------------------------------------------
+
+class _Generator:
+    def __init__(self, cfg: SeedConfig, copier: _Copier, key: bytes):
+        self.cfg = cfg
+        self.cp = copier
+        self.key = key
+        self.start = _epoch(cfg.first_day)
+        self.end = _epoch(cfg.last_day) + 86400
+        self.prices = load_price_book()
+        self.speech = _speech_files() if cfg.audio else []
+        self.recordings_dir = config.data_dir("recordings") if cfg.audio else None
+        self.participant_id = 0
+        self.role_ids: dict[str, int] = {}
+
+    # global rows: built-in roles and their casbin policies
+    def system_roles(self) -> None:
+        conn = self.cp.conn
+        for name, perms in vocab.ROLE_PERMISSIONS.items():
+            role_id = conn.execute(
+                """INSERT INTO rbac_roles (organization_id, name, description, permissions, is_system)
+                   VALUES (NULL, %s, %s, %s, true) RETURNING id""",
+                (name, f"Built-in {name.replace('_', ' ')} role",
+                 json.dumps([f"{obj}:{act}" for obj, act in perms])),
+            ).fetchone()[0]
+            self.role_ids[name] = role_id
+        self.cp.counts["rbac_roles"] += len(vocab.ROLE_PERMISSIONS)
+        self.cp.rows("casbin_rule", ["ptype", "v0", "v1", "v2"],
+                     [("p", role, obj, act) for role, perms in vocab.ROLE_PERMISSIONS.items() for obj, act in perms])
+
+    def organization(self, index: int) -> None:
+        cfg = self.cfg
+        r = random.Random(cfg.seed * 1_000_003 + index)
+        rng = np.random.default_rng([cfg.seed, index])
+        plan = ["enterprise", "pro", "free"][index] if index < 3 else r.choices(
+            list(vocab.PLAN_MIX), weights=list(vocab.PLAN_MIX.values()))[0]
+        tz, offset, country = r.choice(vocab.TIMEZONES)
+        name = f"{r.choice(vocab.ORG_WORDS_A)} {r.choice(vocab.ORG_WORDS_B)}"
+        slug = f"{name.lower().replace(' ', '-')}-{index}"
+        org_id = _uuid(r)
+        org_created = self.start - r.randint(30, 900) * 86400
+        self.cp.rows("organizations", ["id", "name", "slug", "plan", "timezone", "country", "created_at"],
+                     [(org_id, name, slug, plan, tz, country, _ts(org_created))])
+
+        users = self._users(r, plan, slug, country, org_created)
+        self._subscriptions(r, org_id, plan, org_created, len(users))
+        self._members_roles_consents(r, org_id, users)
+        calls = self._calls(r, rng, org_id, slug, plan, offset, country, users)
+        self._ai_usage(r, rng, org_id, plan, offset, users, calls)
+        self._storage_usage(rng, org_id, plan)
+        self._audit(r, rng, org_id, offset, country, users, plant_all=index == 0)
+        self._enterprise(r, org_id, plan, users, org_created)
+
+    def _users(self, r, plan, slug, country, org_created) -> list[dict]:
+        lo, hi, _ = vocab.PLAN_SHAPE[plan]
+        users = []
+        for n in range(r.randint(lo, hi)):
+            first, last = r.choice(vocab.FIRST_NAMES), r.choice(vocab.LAST_NAMES)
+            created = org_created + r.randint(0, max(1, (self.start - org_created) // 86400)) * 86400
+            users.append({
+                "id": _uuid(r), "first": first, "last": last,
+                "email": f"{first}.{last}.{n}@{slug}.example".lower(),
+                "phone": f"+1-555-{r.randint(100, 999)}-{r.randint(1000, 9999)}",
+                "created": created, "ip": f"{r.randint(23, 223)}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}",
+                "role": "owner" if n == 0 else ("admin" if r.random() < 0.07 or n == 1 else
+                                                ("viewer" if r.random() < 0.1 else "member")),
+            })
+        self.cp.rows("users", ["id", "email", "full_name", "phone", "country", "created_at", "last_login_at"],
+                     [(u["id"], u["email"], f"{u['first']} {u['last']}", u["phone"], country, _ts(u["created"]),
+                       _ts(self.end - r.randint(3600, 5 * 86400))) for u in users])
+        return users
+
+    def _subscriptions(self, r, org_id, plan, org_created, n_users) -> None:
+        rows = []
+        if self.cfg.days >= 10 and r.random() < 0.08:   # a plan change inside the window
+            change = self.start + r.randint(3, self.cfg.days - 3) * 86400
+            previous = {"free": "pro", "pro": r.choice(["free", "enterprise"]), "enterprise": "pro"}[plan]
+            rows.append((org_id, previous, "canceled", n_users, _ts(org_created), _ts(change)))
+            rows.append((org_id, plan, "active", n_users, _ts(change), None))
+        else:
+            rows.append((org_id, plan, "active", n_users, _ts(org_created), None))
+        self.cp.rows("subscriptions", ["organization_id", "plan", "status", "seats", "started_at", "ended_at"], rows)
+
+    def _members_roles_consents(self, r, org_id, users) -> None:
+        self.cp.rows("organization_members", ["organization_id", "user_id", "member_role", "joined_at"],
+                     [(org_id, u["id"], u["role"], _ts(u["created"])) for u in users])
+        assignments, grules = [], []
+        for i, u in enumerate(users):
+            roles = [u["role"]] + (["billing_admin"] if i == 1 else []) + (["compliance_officer"] if i == 2 else [])
+            for role in roles:
+                assignments.append((u["id"], org_id, self.role_ids[role], _ts(u["created"])))
+                grules.append(("g", u["id"], role))
+        self.cp.rows("user_role_assignments", ["user_id", "organization_id", "role_id", "granted_at"], assignments)
+        self.cp.rows("casbin_rule", ["ptype", "v0", "v1"], grules)
+        consents = []
+        for u in users:
+            for purpose, share in (("recording", 0.97), ("transcription", 0.95), ("ai_processing", 0.9),
+                                   ("analytics", 0.8), ("marketing", 0.3)):
+                consents.append((u["id"], org_id, purpose, r.random() < share, _ts(u["created"])))
+        self.cp.rows("consents", ["user_id", "organization_id", "purpose", "granted", "recorded_at"], consents)
+
+    def _day_starts(self) -> list[tuple[int, float]]:
+        """(day start epoch, activity factor) for each day: weekends are quieter."""
+        out = []
+        for d in range(self.cfg.days):
+            day = self.cfg.first_day + dt.timedelta(days=d)
+            out.append((_epoch(day), 0.3 if day.weekday() >= 5 else 1.0))
+        return out
+
+    def _business_time(self, r, day_start, offset) -> int:
+        local_hour = min(22.0, max(6.0, r.gauss(13.0, 2.6)))
+        return int(day_start + ((local_hour - offset) % 24) * 3600 + r.randint(0, 59))
+
+    def _calls(self, r, rng, org_id, slug, plan, offset, country, users) -> list[dict]:
+        _, _, rate = vocab.PLAN_SHAPE[plan]
+        region = r.choice(vocab.REGIONS)
+        codec_names, codec_p = list(vocab.CODECS), list(vocab.CODECS.values())
+        calls, call_rows, part_rows, rec_rows = [], [], [], []
+        samples: list[tuple] = []   # (participant_id, call_id, start, end, bad, codec)
+        for day_start, factor in self._day_starts():
+            for _ in range(int(rng.poisson(len(users) * rate * factor))):
+                started = self._business_time(r, day_start, offset)
+                status = r.choices(["completed", "missed", "failed"], weights=[90, 6, 4])[0]
+                duration = (int(min(7200, max(20, r.lognormvariate(math.log(360), 0.9)))) if status == "completed"
+                            else (0 if status == "missed" else r.randint(5, 60)))
+                host = r.choice(users)
+                call = {"id": _uuid(r), "started": started, "ended": started + duration, "duration": duration,
+                        "status": status, "host": host["id"], "type": r.choices(["audio", "video", "screen_share"], [55, 40, 5])[0]}
+                calls.append(call)
+                call_rows.append((call["id"], org_id, host["id"], call["type"], status, region, _ts(started),
+                                  _ts(started + duration), duration, _ts(started)))
+                n_part = 1 if status != "completed" else min(2 + int(rng.poisson(1.2)), 8)
+                others = r.sample([u for u in users if u is not host], min(n_part - 1, len(users) - 1))
+                members = [(host, "host")] + [(u, "participant") for u in others]
+                guests = n_part - len(members) + (1 if status == "completed" and r.random() < 0.1 else 0)
+                bad = r.random() < 0.08
+                codec = str(rng.choice(codec_names, p=codec_p))
+                for who, role in members + [(None, "guest")] * guests:
+                    self.participant_id += 1
+                    joined = started + r.randint(0, min(30, duration // 4 + 1))
+                    left = max(joined, started + duration - r.randint(0, min(30, duration // 4 + 1)))
+                    part_rows.append((self.participant_id, call["id"], who["id"] if who else None,
+                                      f"{who['first']} {who['last']}" if who else f"Guest {r.randint(100, 999)}",
+                                      role, _ts(joined), _ts(left), who["ip"] if who else
+                                      f"{r.randint(23, 223)}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}",
+                                      country if who else r.choice(["US", "GB", "DE", "FR", "IN", "BR"])))
+                    if status == "completed":
+                        samples.append((self.participant_id, call["id"], joined, left, bad, codec))
+                if status == "completed" and duration > 60 and r.random() < self.cfg.recording_share:
+                    rec_rows.append(self._recording(r, org_id, slug, call))
+        self.cp.rows("calls", ["id", "organization_id", "initiated_by", "call_type", "status", "region", "started_at",
+                               "ended_at", "duration_seconds", "created_at"], call_rows)
+        self.cp.rows("call_participants", ["id", "call_id", "user_id", "display_name", "participant_role", "joined_at",
+                                           "left_at", "ip_address", "country"], part_rows)
+        self._quality_and_minutes(rng, org_id, samples)
+        self.cp.rows("call_recordings", ["id", "call_id", "organization_id", "storage_uri", "duration_seconds", "codec",
+                                         "sample_rate_hz", "size_bytes", "status", "created_at"], rec_rows)
+        return calls
+
+    def _recording(self, r, org_id, slug, call) -> tuple:
+        rec_id = _uuid(r)
+        kind = "ok" if r.random() >= self.cfg.bad_recording_share else r.choice(["empty", "garbage", "missing"])
+        clip = r.randrange(12)
+        if not self.speech:
+            return (rec_id, call["id"], org_id, f"s3://auralink-recordings/{slug}/{rec_id}.flac", None, "flac",
+                    16000, None, "pending", _ts(call["ended"]))
+        src, seconds, size = self.speech[clip % len(self.speech)]
+        dest = self.recordings_dir / slug / f"{rec_id}.flac"
+        if kind == "ok":
+            _place_file(src, dest)
+        elif kind == "empty":
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(b"")
+            size = 0
+        elif kind == "garbage":
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(random.Random(rec_id).randbytes(4096))
+            size = 4096
+        # "missing": the row points at a file that was never written
+        return (rec_id, call["id"], org_id, dest.as_uri(), seconds, "flac", 16000, size, "pending", _ts(call["ended"]))
+
+    def _quality_and_minutes(self, rng, org_id, samples) -> None:
+        """Quality samples (up to 5 per participant, evenly spaced) and per-minute call metering."""
+        if not samples:
+            return
+        pid = np.array([s[0] for s in samples], dtype=np.int64)
+        call_ids = np.array([s[1] for s in samples])
+        joined = np.array([s[2] for s in samples], dtype=np.int64)
+        left = np.array([s[3] for s in samples], dtype=np.int64)
+        bad = np.array([s[4] for s in samples])
+        codec = np.array([s[5] for s in samples])
+        dur = np.maximum(left - joined, 1)
+
+        n = np.clip(dur // 60, 1, 5)
+        idx = np.repeat(np.arange(len(pid)), n)
+        k = np.arange(len(idx)) - np.repeat(np.cumsum(n) - n, n)
+        at = joined[idx] + (dur[idx] * (k + 0.5) / n[idx]).astype(np.int64)
+        m = len(idx)
+        is_bad = bad[idx]
+        rtt = np.where(is_bad, rng.normal(430, 120, m), rng.lognormal(math.log(70), 0.45, m)).clip(5, 2000)
+        jitter = np.where(is_bad, rng.normal(40, 15, m), rng.gamma(2.0, 4.0, m)).clip(0.2, 300)
+        loss = np.where(is_bad, rng.uniform(0.015, 0.12, m), rng.beta(0.6, 250, m)).clip(0, 1)
+        self.cp.columns("call_quality_samples",
+                        ["call_id", "participant_id", "sampled_at", "rtt_ms", "jitter_ms", "packet_loss", "codec", "bitrate_kbps"],
+                        [call_ids[idx], pid[idx], _ts_array(at), np.round(rtt, 2), np.round(jitter, 2),
+                         np.round(loss, 5), codec[idx], np.where(codec[idx] == "opus", 32, 64)])
+
+        chunks = (dur + 59) // 60
+        cidx = np.repeat(np.arange(len(pid)), chunks)
+        c = np.arange(len(cidx)) - np.repeat(np.cumsum(chunks) - chunks, chunks)
+        qty = np.minimum(60, dur[cidx] - c * 60) / 60.0
+        rec_at = joined[cidx] + c * 60
+        keys = np.char.add(np.char.add(np.char.add("cm:", pid[cidx].astype(str)), ":"), c.astype(str))
+        self.cp.columns("usage_records", ["organization_id", "user_id", "metric", "quantity", "recorded_at",
+                                          "received_at", "idempotency_key", "source"],
+                        [np.full(len(cidx), org_id), np.full(len(cidx), "\\N"), np.full(len(cidx), "call_minutes"),
+                         np.round(qty, 4), _ts_array(rec_at), _ts_array(rec_at + 60), keys,
+                         np.full(len(cidx), "media-server")])
+
+    def _ai_usage(self, r, rng, org_id, plan, offset, users, calls) -> None:
+        features = ["stt", "llm", "tts"] + ([] if plan == "free" else ["agents"])
+        weights = [35, 40, 15] + ([] if plan == "free" else [10])
+        rows, usage = [], []
+        calls_by_day: dict[int, list[str]] = defaultdict(list)
+        for call in calls:
+            calls_by_day[(call["started"] - self.start) // 86400].append(call["id"])
+        for d, (day_start, factor) in enumerate(self._day_starts()):
+            for k in range(int(rng.poisson(len(users) * vocab.AI_RATE[plan] * factor))):
+                feature = r.choices(features, weights)[0]
+                options = vocab.AI_MODELS[feature]
+                provider, model, _ = r.choices(options, [o[2] for o in options])[0]
+                price = self.prices[(feature, provider, model)]
+                in_tok = out_tok = 0
+                if feature == "stt":
+                    unit_type, units = "minutes", round(min(120.0, r.lognormvariate(math.log(5), 0.8)), 4)
+                elif feature == "tts":
+                    unit_type, units = "characters", float(r.randint(200, 3000))
+                else:
+                    unit_type, units = "requests", 1.0
+                    in_tok, out_tok = r.randint(500, 6000), r.randint(100, 900)
+                at = self._business_time(r, day_start, offset)
+                key = f"seed:{org_id}:{d}:{k}"
+                call_id = r.choice(calls_by_day[d]) if calls_by_day[d] and feature in ("stt", "llm") and r.random() < 0.5 else None
+                rows.append((org_id, r.choice(users)["id"], call_id, feature, provider, model, unit_type, units,
+                             in_tok, out_tok, price.cost(units, in_tok, out_tok), _ts(at), key))
+                usage.append((org_id, None, "ai_calls", 1, _ts(at), _ts(at + 5), f"ai:{key}", "ai-gateway"))
+        self.cp.rows("ai_usage", ["organization_id", "user_id", "call_id", "feature", "provider", "model", "unit_type",
+                                  "units", "input_tokens", "output_tokens", "cost_usd", "occurred_at", "idempotency_key"], rows)
+        self.cp.rows("usage_records", ["organization_id", "user_id", "metric", "quantity", "recorded_at", "received_at",
+                                       "idempotency_key", "source"], usage)
+
+    def _storage_usage(self, rng, org_id, plan) -> None:
+        hours = np.arange(self.start, self.end, 3600, dtype=np.int64)
+        base = {"free": 0.5, "pro": 12.0, "enterprise": 180.0}[plan]
+        gb = np.round(base * (1 + np.arange(len(hours)) / (24 * 365)) * rng.uniform(0.98, 1.02, len(hours)), 4)
+        keys = np.char.add(f"st:{org_id}:", hours.astype(str))
+        self.cp.columns("usage_records", ["organization_id", "user_id", "metric", "quantity", "recorded_at",
+                                          "received_at", "idempotency_key", "source"],
+                        [np.full(len(hours), org_id), np.full(len(hours), "\\N"), np.full(len(hours), "storage_gb_hours"),
+                         gb, _ts_array(hours), _ts_array(hours + 3600), keys, np.full(len(hours), "storage-meter")])
+
+    def _audit(self, r, rng, org_id, offset, country, users, plant_all: bool) -> None:
+        rows: list[tuple] = []
+        actions = vocab.AUDIT_ACTIONS
+        weights = [a[2] for a in actions]
+
+        def event(at, user, action, resource_type, resource_id=None, *, severity="info", outcome="success", ip=None,
+                  ctry=None, old=None, new=None, actor_type="user"):
+            rows.append((org_id, user["id"] if user else None, user["email"] if user else None, actor_type, action,
+                         resource_type, resource_id, severity, outcome, ip or (user["ip"] if user else None),
+                         r.choice(vocab.USER_AGENTS), ctry or country,
+                         json.dumps({"method": "POST" if action != "auth.logout" else "DELETE",
+                                     "path": "/api/v1/" + action.replace(".", "/")}),
+                         json.dumps({"status": 401 if outcome == "failure" else 200}),
+                         json.dumps(old) if old is not None else None, json.dumps(new) if new is not None else None,
+                         _ts(at)))
+
+        rate = self.cfg.audit_events_per_user_day
+        for day_start, factor in self._day_starts():
+            counts = rng.poisson(rate * factor, len(users))
+            for user, n in zip(users, counts):
+                for _ in range(int(n)):
+                    action, rtype, _ = r.choices(actions, weights)[0]
+                    at = self._business_time(r, day_start, offset)
+                    if action == "auth.login_failed":
+                        event(at, user, action, rtype, severity="warning", outcome="failure")
+                    elif action == "member.role_changed":
+                        target = r.choice(users)
+                        event(at, user, action, "user", target["id"], severity="warning",
+                              old={"role": "member"}, new={"role": "viewer"})
+                    else:
+                        event(at, user, action, rtype, _uuid(r) if rtype in ("recording", "transcript", "call", "report") else None)
+        self._suspicious(r, org_id, offset, users, event, plant_all)
+        self.cp.rows("audit_logs", ["organization_id", "actor_user_id", "actor_email", "actor_type", "action",
+                                    "resource_type", "resource_id", "severity", "outcome", "ip_address", "user_agent",
+                                    "country", "request_metadata", "response_metadata", "old_values", "new_values",
+                                    "occurred_at"], rows)
+
+    def _suspicious(self, r, org_id, offset, users, event, plant_all: bool) -> None:
+        """The patterns security detection must find (each on a random day of the window); the first
+        organization has every one of them, so even the smallest seed exercises every rule."""
+        days = self._day_starts()
+        admins = [u for u in users if u["role"] in ("owner", "admin")] or users[:1]
+
+        def foreign_ip():
+            return f"{r.randint(100, 199)}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
+
+        if r.random() < 0.5 or plant_all:   # brute force against one user from one address
+            at, victim, ip = self._business_time(r, r.choice(days)[0], offset), r.choice(users), foreign_ip()
+            for i in range(r.randint(8, 25)):
+                event(at + i * r.randint(5, 12), victim, "auth.login_failed", "session", severity="warning",
+                      outcome="failure", ip=ip, ctry=r.choice(vocab.FOREIGN_COUNTRIES))
+        if r.random() < 0.2 or plant_all and len(users) >= 10:   # credential stuffing: many users, one address
+            at, ip = self._business_time(r, r.choice(days)[0], offset), foreign_ip()
+            for i, victim in enumerate(r.sample(users, 10)):
+                event(at + i * 40, victim, "auth.login_failed", "session", severity="warning", outcome="failure", ip=ip)
+        if r.random() < 0.4 or plant_all and len(users) >= 3:   # privilege escalation
+            actor, target = r.choice(admins), r.choice(users[2:])
+            event(self._business_time(r, r.choice(days)[0], offset), actor, "member.role_changed", "user", target["id"],
+                  severity="warning", old={"role": "member"}, new={"role": r.choice(["admin", "owner"])})
+        if r.random() < 0.3 or plant_all:   # mass export
+            at, who = self._business_time(r, r.choice(days)[0], offset), r.choice(users)
+            for i in range(r.randint(40, 120)):
+                event(at + i * 20, who, "data.export", "recording", _uuid(r))
+        if r.random() < 0.15 or plant_all:   # mass deletion
+            at, who = self._business_time(r, r.choice(days)[0], offset), r.choice(admins)
+            for i in range(r.randint(30, 60)):
+                event(at + i * 25, who, "data.delete", "recording", _uuid(r), severity="warning")
+        if r.random() < 0.3 or plant_all:   # API key created in the middle of the night (local time)
+            day = r.choice(days)[0]
+            event(day + int(((r.uniform(2, 4) - offset) % 24) * 3600), r.choice(admins), "api_key.created",
+                  "api_key", str(r.randint(1, 10_000)))
+        if r.random() < 0.3 or plant_all:   # an admin signs in from a new country and address
+            event(self._business_time(r, r.choice(days)[0], offset), r.choice(admins), "auth.login", "session",
+                  ip=foreign_ip(), ctry=r.choice(vocab.FOREIGN_COUNTRIES))
+
+    def _enterprise(self, r, org_id, plan, users, org_created) -> None:
+        owner = users[0]
+        if plan != "free":
+            days = {"pro": 90, "enterprise": 365}[plan]
+            self.cp.rows("data_retention_policies", ["organization_id", "resource_type", "retention_days", "action"], [
+                (org_id, "recordings", days, "delete"), (org_id, "transcripts", 365, "anonymize"),
+                (org_id, "summaries", 365, "delete"), (org_id, "audit_logs", 365, "archive"),
+                (org_id, "usage_records", 730, "archive"), (org_id, "compliance_exports", 30, "delete")])
+            keys = []
+            for k in range(r.randint(1, 3)):
+                secret = "ak_live_" + "".join(r.choice("0123456789abcdef") for _ in range(32))
+                keys.append((org_id, owner["id"], f"integration-{k + 1}", secret[:12],
+                             crypto.encrypt(secret, "api_keys.secret", self.key), _ts(org_created + 86400 * (k + 1))))
+            self.cp.rows("api_keys", ["organization_id", "created_by", "name", "key_prefix", "secret_encrypted",
+                                      "created_at"], keys)
+            reports = []
+            for name, definition, cron, formats in r.sample(vocab.REPORT_TEMPLATES, r.randint(1, 3)):
+                reports.append((_uuid(r), org_id, name, json.dumps(definition), cron, formats, owner["id"]))
+            self.cp.rows("custom_reports", ["id", "organization_id", "name", "definition", "schedule_cron", "formats",
+                                            "created_by"], reports)
+            requests = []
+            for _ in range(1 + int(r.random() < 0.5) + self.cfg.days // 30):
+                subject = r.choice(users)
+                received = self.start + r.randint(0, self.cfg.days * 86400 - 1)
+                rtype = r.choices(["export", "deletion", "rectification"], [6, 3, 1])[0]
+                requests.append((org_id, subject["id"], subject["email"], rtype,
+                                 r.choices(["GDPR", "HIPAA", "SOC2"], [7, 2, 1])[0],
+                                 r.choice(["json", "csv", "pdf"]), _ts(received)))
+            with self.cp.conn.cursor() as cur:   # due_at = one calendar month later, as Postgres' month arithmetic does
+                cur.executemany(
+                    """INSERT INTO compliance_requests (organization_id, subject_user_id, subject_email, request_type,
+                           standard, export_format, received_at, due_at, requested_by)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s::timestamptz + interval '1 month', 'privacy-portal')""",
+                    [row + (row[-1],) for row in requests])
+            self.cp.counts["compliance_requests"] += len(requests)
+        if plan == "enterprise":
+            secret = "".join(r.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40))
+            self.cp.rows("sso_configs", ["organization_id", "protocol", "provider_name", "issuer", "sso_url",
+                                         "client_id", "client_secret_encrypted"],
+                         [(org_id, "oidc", "Okta", f"https://{org_id[:8]}.okta.example", f"https://{org_id[:8]}.okta.example/oauth2/v1/authorize",
+                           f"client-{org_id[:8]}", crypto.encrypt(secret, "sso_configs.client_secret", self.key))])
+        if plan != "free" and r.random() < 0.35:
+            if plan == "enterprise" and r.random() < 0.5:
+                hold = (org_id, "organization", None, "Litigation hold: pending contract dispute", f"CASE-{r.randint(1000, 9999)}")
+            else:
+                hold = (org_id, "user", r.choice(users)["id"], "Employment investigation", f"HR-{r.randint(100, 999)}")
+            self.cp.rows("legal_holds", ["organization_id", "scope", "user_id", "reason", "case_reference", "placed_by"],
+                         [hold + ("legal@auralink.example",)])
+
+
+_APP_TABLES = ["organizations", "users", "rbac_roles", "casbin_rule", "billing_plans", "job_runs",
+               "airflow_dag_runs", "argo_workflows", "audit_logs", "audit_logs_archive", "usage_records"]
+
+
+def reset_data(conn: psycopg.Connection) -> None:
+    """Empty every application table (keeps the schema and the price list)."""
+    tables = [t for t in _APP_TABLES if t != "billing_plans"]
+    conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
+
+
+def seed_database(cfg: SeedConfig, url: str | None = None, *, progress: bool = True, reset: bool = False) -> dict[str, int]:
+    """Migrate if needed, then load the synthetic dataset in one transaction; returns rows per table."""
+    from tqdm import tqdm
+
+    url = url or database_url()
+    migrate(url)
+    key = crypto.load_key()
+    with connect(url) as conn:
+        if reset:
+            reset_data(conn)
+        elif conn.execute("SELECT EXISTS (SELECT 1 FROM organizations)").fetchone()[0]:
+            raise SeedError("the database already has organizations; seed an empty database or pass --reset")
+        conn.execute("SELECT ensure_monthly_partitions(t::regclass, %s, %s) FROM unnest(ARRAY['audit_logs', 'usage_records']) t",
+                     (cfg.first_day - dt.timedelta(days=31), cfg.last_day + dt.timedelta(days=62)))
+        copier = _Copier(conn)
+        gen = _Generator(cfg, copier, key)
+        gen.system_roles()
+        for index in tqdm(range(cfg.orgs), desc="seeding organizations", unit="org", disable=not progress):
+            gen.organization(index)
+        conn.execute("SELECT setval(pg_get_serial_sequence('call_participants', 'id'), GREATEST(1, (SELECT max(id) FROM call_participants)))")
+        conn.commit()
+        conn.execute("ANALYZE")
+        conn.commit()
+    return dict(copier.counts)
