@@ -1,0 +1,62 @@
+"""``nightly`` (CronWorkflow): at 02:00 UTC, the batch processing and then the analytics refresh.
+
+Self-contained (the templates are built by the same functions as ai-batch-processing and summarization),
+so it needs no WorkflowTemplate installed beside it and always runs the image it was generated with.
+concurrencyPolicy Forbid: a night that overruns is never joined by the next one. startingDeadlineSeconds:
+a run missed (controller down) starts late within the hour, else waits for the next night; the jobs are
+claim-based, so the next night picks up everything left.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import DAG, CronWorkflow
+
+from workflows.ai_batch_processing import add_batch_templates
+from workflows.common import (
+    Settings,
+    auralink_step,
+    job_args,
+    parameters,
+    record_exit_step,
+    record_start_step,
+    workflow_defaults,
+)
+from workflows.summarization import add_summary_templates
+
+NAME = "nightly"
+DESCRIPTION = "Nightly at 02:00 UTC: transcribe and summarize pending work, then refresh analytics (dbt)."
+SCHEDULE = "0 2 * * *"
+STARTING_DEADLINE_SECONDS = 3600
+ANALYTICS_JOB = "dbt_build"
+
+
+def build(settings: Settings) -> CronWorkflow:
+    with CronWorkflow(
+        name=NAME,
+        schedules=[SCHEDULE],
+        timezone="UTC",
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=STARTING_DEADLINE_SECONDS,
+        successful_jobs_history_limit=3,
+        failed_jobs_history_limit=7,
+        entrypoint="main",
+        arguments=parameters(batch_size="50", max_batches="40", summary_batch_size="20", summary_max_batches="100"),
+        # A night must be over before the next one: past 20 h the run is failed (and recorded as such).
+        active_deadline_seconds=20 * 3600,
+        **workflow_defaults(settings, NAME, DESCRIPTION),
+    ) as cw:
+        start = record_start_step(settings, NAME)
+        record_exit_step(settings, NAME)
+        process = add_batch_templates(settings)
+        summarize = add_summary_templates(settings)
+        analytics = auralink_step(settings, "analytics-refresh", job_args(ANALYTICS_JOB), timeout="3h")
+        with DAG(name="main"):
+            (
+                start()
+                >> process(arguments={"batch-size": "{{workflow.parameters.batch-size}}",
+                                      "max-batches": "{{workflow.parameters.max-batches}}"})
+                >> summarize(arguments={"batch-size": "{{workflow.parameters.summary-batch-size}}",
+                                        "max-batches": "{{workflow.parameters.summary-max-batches}}"})
+                >> analytics()
+            )
+    return cw
