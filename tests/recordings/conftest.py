@@ -88,3 +88,16 @@ def recordings_db(db, speech_dir):
         call = new_call(db, org, samples=GOOD_SAMPLES)
         ids.append(new_recording(db, org, call, wav))
     return {"org": org, "recordings": ids, "conn": db}
+
+
+def new_transcription(conn, org: str, text: str, *, redacted: bool = True) -> int:
+    """A transcribed recording with the given text (no audio needed)."""
+    from auralink.recordings.redaction import redact
+
+    call = new_call(conn, org)
+    rec = new_recording(conn, org, call, "file:///nonexistent/already-transcribed.wav")
+    conn.execute("UPDATE call_recordings SET status = 'transcribed' WHERE id = %s", (rec,))
+    return conn.execute(
+        "INSERT INTO transcriptions (recording_id, call_id, organization_id, engine, model, language, text, "
+        "redacted_text) VALUES (%s, %s, %s, 'pocketsphinx', 'pocketsphinx-en-us', 'en', %s, %s) RETURNING id",
+        (rec, call, org, text, redact(text).text if redacted else None)).fetchone()[0]

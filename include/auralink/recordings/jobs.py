@@ -40,3 +40,16 @@ def analyze_call_quality(ctx: JobContext, batch_size: int = 500, max_batches: in
     stats = run(ctx.url, batch_size=batch_size, max_batches=max_batches, on_item=record)
     ctx.log.info("analyze_call_quality: %s", stats)
     return stats
+
+
+@job("summarize_transcripts", stage=22)
+def summarize_transcripts(ctx: JobContext, batch_size: int = 50, max_batches: int | None = None) -> dict[str, Any]:
+    """Summary, action items and sentiment per transcript (LLM if configured, else offline TF-IDF)."""
+    from auralink.recordings.summarize import run
+
+    def record(transcription_id: int, outcome: str, reason: str | None) -> None:
+        ctx.record_item("transcription", transcription_id, outcome, reason)
+
+    stats = run(ctx.url, batch_size=batch_size, max_batches=max_batches, on_item=record)
+    ctx.log.info("summarize_transcripts: %s", stats)
+    return stats
