@@ -42,8 +42,11 @@ SMALL_SEED = dict(orgs=4, days=5, seed=7, end_date="2026-11-20")
 
 
 def _url_for(dbname: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{dbname}"
+    """ADMIN_URL with another database name (works for socket URLs: postgresql://u@/db?host=/dir)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(ADMIN_URL)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
 
 
 def _admin() -> psycopg.Connection:

@@ -454,32 +454,32 @@ class _Generator:
         def foreign_ip():
             return f"{r.randint(100, 199)}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
 
-        if r.random() < 0.5 or plant_all:   # brute force against one user from one address
+        if (r.random() < 0.5 or plant_all):   # brute force against one user from one address
             at, victim, ip = self._business_time(r, r.choice(days)[0], offset), r.choice(users), foreign_ip()
             for i in range(r.randint(8, 25)):
                 event(at + i * r.randint(5, 12), victim, "auth.login_failed", "session", severity="warning",
                       outcome="failure", ip=ip, ctry=r.choice(vocab.FOREIGN_COUNTRIES))
-        if r.random() < 0.2 or plant_all and len(users) >= 10:   # credential stuffing: many users, one address
+        if (r.random() < 0.2 or plant_all) and len(users) >= 10:   # credential stuffing: many users, one address
             at, ip = self._business_time(r, r.choice(days)[0], offset), foreign_ip()
             for i, victim in enumerate(r.sample(users, 10)):
                 event(at + i * 40, victim, "auth.login_failed", "session", severity="warning", outcome="failure", ip=ip)
-        if r.random() < 0.4 or plant_all and len(users) >= 3:   # privilege escalation
+        if (r.random() < 0.4 or plant_all) and len(users) >= 3:   # privilege escalation
             actor, target = r.choice(admins), r.choice(users[2:])
             event(self._business_time(r, r.choice(days)[0], offset), actor, "member.role_changed", "user", target["id"],
                   severity="warning", old={"role": "member"}, new={"role": r.choice(["admin", "owner"])})
-        if r.random() < 0.3 or plant_all:   # mass export
+        if (r.random() < 0.3 or plant_all):   # mass export
             at, who = self._business_time(r, r.choice(days)[0], offset), r.choice(users)
             for i in range(r.randint(40, 120)):
                 event(at + i * 20, who, "data.export", "recording", _uuid(r))
-        if r.random() < 0.15 or plant_all:   # mass deletion
+        if (r.random() < 0.15 or plant_all):   # mass deletion
             at, who = self._business_time(r, r.choice(days)[0], offset), r.choice(admins)
             for i in range(r.randint(30, 60)):
                 event(at + i * 25, who, "data.delete", "recording", _uuid(r), severity="warning")
-        if r.random() < 0.3 or plant_all:   # API key created in the middle of the night (local time)
+        if (r.random() < 0.3 or plant_all):   # API key created in the middle of the night (local time)
             day = r.choice(days)[0]
             event(day + int(((r.uniform(2, 4) - offset) % 24) * 3600), r.choice(admins), "api_key.created",
                   "api_key", str(r.randint(1, 10_000)))
-        if r.random() < 0.3 or plant_all:   # an admin signs in from a new country and address
+        if (r.random() < 0.3 or plant_all):   # an admin signs in from a new country and address
             event(self._business_time(r, r.choice(days)[0], offset), r.choice(admins), "auth.login", "session",
                   ip=foreign_ip(), ctry=r.choice(vocab.FOREIGN_COUNTRIES))
 
