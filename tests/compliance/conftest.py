@@ -28,6 +28,9 @@ class World:
     calls: list[uuid.UUID] = field(default_factory=list)
     recordings: list[uuid.UUID] = field(default_factory=list)
     audio_files: list[Path] = field(default_factory=list)
+    solo_call: uuid.UUID | None = None
+    solo_recording: uuid.UUID | None = None
+    solo_audio: Path | None = None
 
 
 def _uuid(n: int) -> uuid.UUID:
@@ -82,6 +85,19 @@ def build_world(url: str, tmp: Path, *, audit_months: tuple[str, ...] = ("2026-0
             w.calls.append(call)
             w.recordings.append(rec)
             w.audio_files.append(audio)
+        # A solo call: alice dictating a note. Its audio and transcript are hers alone, so erasure deletes them.
+        solo, solo_rec = _uuid(150), _uuid(250)
+        c.execute("INSERT INTO calls (id, organization_id, initiated_by, started_at) VALUES (%s,%s,%s,%s)",
+                  (solo, w.org, w.alice, base))
+        c.execute("INSERT INTO call_participants (call_id, user_id, display_name, joined_at) VALUES (%s,%s,%s,%s)",
+                  (solo, w.alice, w.alice_name, base))
+        solo_audio = audio_dir / f"{solo_rec}.wav"
+        solo_audio.write_bytes(b"RIFF0000WAVEfmt solo")
+        c.execute("INSERT INTO call_recordings (id, call_id, organization_id, storage_uri, status, created_at)"
+                  " VALUES (%s,%s,%s,%s,'transcribed',%s)", (solo_rec, solo, w.org, solo_audio.as_uri(), base))
+        c.execute("INSERT INTO transcriptions (recording_id, call_id, organization_id, engine, model, text)"
+                  " VALUES (%s,%s,%s,'whisper','tiny',%s)", (solo_rec, solo, w.org, f"Note to self from {w.alice_name}"))
+        w.solo_call, w.solo_recording, w.solo_audio = solo, solo_rec, solo_audio
         c.execute("SELECT ensure_monthly_partitions('usage_records', '2026-01-01', '2026-12-01')")
         c.execute("INSERT INTO usage_records (organization_id, user_id, metric, quantity, recorded_at, idempotency_key)"
                   " VALUES (%s,%s,'call_minutes',10,%s,'u1'), (%s,%s,'call_minutes',5,%s,'u2')",
