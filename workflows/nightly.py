@@ -1,5 +1,11 @@
 """``nightly`` (CronWorkflow): at 02:00 UTC, the batch processing and then the analytics refresh.
 
+The fan-out steps come first (transcription batches, summary workers); then ``auralink pipeline run`` runs
+every nightly job in stage order: dbt's analytics build and every stage after it (AI costs, invoices,
+insights, reports, security, compliance, retention). It also passes over stages 10-22 again, which by
+then find little or nothing left (every job is idempotent and claims its work). The pipeline step is
+retried once only: a retry runs every job again.
+
 Self-contained (the templates are built by the same functions as ai-batch-processing and summarization),
 so it needs no WorkflowTemplate installed beside it and always runs the image it was generated with.
 concurrencyPolicy Forbid: a night that overruns is never joined by the next one. startingDeadlineSeconds:
@@ -15,7 +21,6 @@ from workflows.ai_batch_processing import add_batch_templates
 from workflows.common import (
     Settings,
     auralink_step,
-    job_args,
     parameters,
     record_exit_step,
     record_start_step,
@@ -24,10 +29,10 @@ from workflows.common import (
 from workflows.summarization import add_summary_templates
 
 NAME = "nightly"
-DESCRIPTION = "Nightly at 02:00 UTC: transcribe and summarize pending work, then refresh analytics (dbt)."
+DESCRIPTION = ("Nightly at 02:00 UTC: transcribe and summarize pending work in parallel, then the analytics "
+               "refresh (dbt) and the later nightly jobs.")
 SCHEDULE = "0 2 * * *"
 STARTING_DEADLINE_SECONDS = 3600
-ANALYTICS_JOB = "dbt_build"
 
 
 def build(settings: Settings) -> CronWorkflow:
@@ -40,7 +45,7 @@ def build(settings: Settings) -> CronWorkflow:
         successful_jobs_history_limit=3,
         failed_jobs_history_limit=7,
         entrypoint="main",
-        arguments=parameters(batch_size="50", max_batches="40", summary_batch_size="20", summary_max_batches="100"),
+        arguments=parameters(batch_size="50", max_batches="40", summary_batch_size="20", summary_workers="5"),
         # A night must be over before the next one: past 20 h the run is failed (and recorded as such).
         active_deadline_seconds=20 * 3600,
         **workflow_defaults(settings, NAME, DESCRIPTION),
@@ -49,14 +54,15 @@ def build(settings: Settings) -> CronWorkflow:
         record_exit_step(settings, NAME)
         process = add_batch_templates(settings)
         summarize = add_summary_templates(settings)
-        analytics = auralink_step(settings, "analytics-refresh", job_args(ANALYTICS_JOB), timeout="3h")
+        pipeline = auralink_step(settings, "nightly-pipeline", ["pipeline", "run", "--triggered-by", "argo"],
+                                 retries=1, timeout="4h")
         with DAG(name="main"):
             (
                 start()
                 >> process(arguments={"batch-size": "{{workflow.parameters.batch-size}}",
                                       "max-batches": "{{workflow.parameters.max-batches}}"})
                 >> summarize(arguments={"batch-size": "{{workflow.parameters.summary-batch-size}}",
-                                        "max-batches": "{{workflow.parameters.summary-max-batches}}"})
-                >> analytics()
+                                        "max-workers": "{{workflow.parameters.summary-workers}}"})
+                >> pipeline()
             )
     return cw

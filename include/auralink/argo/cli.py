@@ -50,6 +50,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pending_summaries(args: argparse.Namespace) -> int:
+    from auralink.argo.fanout import summary_workers
+    from auralink.db.connection import connect
+
+    with connect(autocommit=True, application_name="auralink:argo-fanout") as conn:
+        print(json.dumps(summary_workers(conn, args.batch_size, args.max_workers)))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     argo = subparsers.add_parser("argo", help="Argo Workflows: run tracking and submission")
     sub = argo.add_subparsers(dest="argo_command", required=True)
@@ -71,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--template")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("pending-summaries", help="JSON list, one item per summarize worker the pending "
+                                                 "transcripts need (Argo withParam)")
+    p.add_argument("--batch-size", type=int, default=50, help="transcripts per worker batch")
+    p.add_argument("--max-workers", type=int, default=5)
+    p.set_defaults(func=cmd_pending_summaries)
 
     p = sub.add_parser("submit", help="submit a workflow from a template to the Argo Server (ARGO_SERVER_URL, "
                                       "ARGO_TOKEN, ARGO_NAMESPACE)")
