@@ -19,10 +19,10 @@ SENTENCES = [
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
 
 
-def synthesize(text: str, out: Path, *, speed: int = 140) -> Path:
+def synthesize(text: str, out: Path, *, speed: int = 125, voice: str = "en-us") -> Path:
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    subprocess.run(["espeak-ng", "-s", str(speed), "-w", str(out), text], check=True, capture_output=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(out), text], check=True, capture_output=True)
     return out
 
 
