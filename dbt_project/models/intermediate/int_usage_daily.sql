@@ -1,0 +1,50 @@
+{{
+  config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='usage_date',
+    on_schema_change='append_new_columns',
+    indexes=[{'columns': ['usage_date', 'organization_id'], 'unique': True}],
+  )
+}}
+-- Metered usage per organization and UTC day. Each run replaces whole days: the last `lookback_days`
+-- days, and every day that received rows since the previous run (late rows of any age), found through
+-- usage_records.received_at; so a night's cost follows the new data, not the history.
+{% if is_incremental() %}
+with days_to_rebuild as (
+    select distinct u.usage_date
+    from {{ ref('stg_usage_records') }} as u
+    where u.received_at > (
+        select coalesce(max(max_received_at), '-infinity'::timestamptz)
+               - interval '{{ var("watermark_margin_minutes") }} minutes'
+        from {{ this }})
+    union
+    select d::date
+    from generate_series({{ lookback_start('usage_date') }}, current_date + 1, interval '1 day') as d
+),
+
+usage as (
+    select u.*
+    from {{ ref('stg_usage_records') }} as u
+    where u.recorded_at >= ((select min(usage_date) from days_to_rebuild)::timestamp at time zone 'UTC')
+      and u.usage_date in (select usage_date from days_to_rebuild)
+)
+{% else %}
+with usage as (
+    select * from {{ ref('stg_usage_records') }}
+)
+{% endif %}
+
+select
+    organization_id,
+    usage_date,
+    coalesce(sum(quantity) filter (where metric = 'call_minutes'), 0)          as call_minutes,
+    coalesce(sum(quantity) filter (where metric = 'ai_calls'), 0)              as metered_ai_calls,
+    coalesce(sum(quantity) filter (where metric = 'recording_minutes'), 0)     as recording_minutes,
+    coalesce(sum(quantity) filter (where metric = 'transcription_minutes'), 0) as transcription_minutes,
+    coalesce(sum(quantity) filter (where metric = 'storage_gb_hours'), 0)      as storage_gb_hours,
+    coalesce(max(quantity) filter (where metric = 'seats'), 0)                 as seats,
+    count(*)                                                                  as usage_records,
+    max(received_at)                                                          as max_received_at
+from usage
+group by organization_id, usage_date

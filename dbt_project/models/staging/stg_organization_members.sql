@@ -1,0 +1,7 @@
+select
+    organization_id,
+    user_id,
+    member_role,
+    joined_at,
+    left_at
+from {{ source('auralink', 'organization_members') }}

@@ -1,0 +1,10 @@
+select
+    id          as organization_id,
+    name        as organization_name,
+    slug,
+    plan,
+    timezone,
+    country,
+    created_at,
+    deleted_at
+from {{ source('auralink', 'organizations') }}

@@ -1,0 +1,9 @@
+select
+    id         as subscription_id,
+    organization_id,
+    plan,
+    status     as subscription_status,
+    seats,
+    started_at,
+    ended_at   -- exclusive; null while current
+from {{ source('auralink', 'subscriptions') }}

@@ -1,0 +1,181 @@
+"""Run the dbt project in-process (dbtRunner) against the database ``auralink.db`` resolves.
+
+dbt's profile (dbt_project/profiles.yml) reads only DBT_* environment variables; :func:`dbt_env` fills
+them from :func:`auralink.db.connection.libpq_params` (DATABASE_URL or the Airflow connection), so the
+same settings reach dbt, the jobs and the DAG, and no secret lands in a file or a log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auralink import config
+from auralink.db.connection import libpq_params
+
+log = logging.getLogger(__name__)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# What the product reads, built by the dbt marts into schema `analytics`.
+ANALYTICS_SCHEMA = "analytics"
+ANALYTICS_VIEWS = ("organization_analytics_summary", "daily_usage_summary", "fct_call_quality",
+                   "fct_call_participant_quality", "fct_ai_usage_daily", "monthly_costs")
+# Tests that read whole months of raw usage (CI checks them; the nightly run skips them).
+NIGHTLY_EXCLUDE = "tag:parity"
+
+
+class DbtFailed(RuntimeError):
+    """dbt ran and reported failures; the message names the failed nodes."""
+
+
+def project_dir() -> Path:
+    configured = config.env("AURALINK_DBT_PROJECT_DIR")
+    return Path(configured) if configured else config.project_root() / "dbt_project"
+
+
+def manifest_path() -> Path:
+    return project_dir() / "target" / "manifest.json"
+
+
+def dbt_env(url: str | None = None) -> dict[str, str]:
+    """DBT_HOST/DBT_PORT/DBT_USER/DBT_PASSWORD/DBT_DBNAME for profiles.yml."""
+    params = libpq_params(url)
+    return {"DBT_HOST": params["host"], "DBT_PORT": params["port"], "DBT_USER": params["user"],
+            "DBT_PASSWORD": params["password"], "DBT_DBNAME": params["dbname"]}
+
+
+def export_dbt_env(url: str | None = None) -> None:
+    """Put the DBT_* variables into this process's environment (Cosmos tasks call it before dbt runs)."""
+    os.environ.update(dbt_env(url))
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _project_lock() -> Iterator[None]:
+    """One dbt invocation per project directory at a time: dbt rewrites target/ (manifest, partial parse
+    state) on every run, and two runs interleaving there corrupt each other's state."""
+    lock_file = config.data_dir("dbt") / "project.lock"
+    with open(lock_file, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass
+class DbtRun:
+    command: str
+    success: bool
+    seconds: float
+    statuses: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+
+    def stats(self) -> dict[str, Any]:
+        return {"command": self.command, "success": self.success, "seconds": round(self.seconds, 3),
+                "statuses": self.statuses, "failures": self.failures}
+
+
+def run_dbt(args: Sequence[str], *, url: str | None = None, dbt_vars: dict[str, Any] | None = None,
+            raise_on_failure: bool = True) -> DbtRun:
+    """Invoke ``dbt <args>`` on the project, e.g. ``run_dbt(["build", "--exclude", "tag:parity"])``."""
+    import json
+
+    from dbt.cli.main import dbtRunner
+
+    directory = project_dir()
+    cli = [*args, "--project-dir", str(directory), "--profiles-dir", str(directory)]
+    if dbt_vars:
+        cli += ["--vars", json.dumps(dbt_vars)]
+    env = {**dbt_env(url), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    started = time.monotonic()
+    with _project_lock(), _environment(env):
+        result = dbtRunner().invoke(cli)
+    seconds = time.monotonic() - started
+    run = DbtRun(command=" ".join(args), success=bool(result.success), seconds=seconds)
+    for node_result in getattr(result.result, "results", None) or []:
+        status = str(getattr(node_result.status, "value", node_result.status))
+        node = node_result.node
+        run.statuses[status] = run.statuses.get(status, 0) + 1
+        run.nodes.append({"unique_id": node.unique_id, "status": status,
+                          "seconds": round(node_result.execution_time or 0.0, 3),
+                          "failures": getattr(node_result, "failures", None)})
+        if status in ("error", "fail", "runtime error"):
+            run.failures.append({"unique_id": node.unique_id, "status": status,
+                                 "message": _ANSI.sub("", node_result.message or "").strip()[:1000]})
+    if not run.success and not run.failures and result.exception is not None:
+        run.failures.append({"unique_id": "dbt", "status": "error", "message": str(result.exception)[:500]})
+    log.info("dbt %s: %s in %.1fs %s", run.command, "ok" if run.success else "FAILED", seconds, run.statuses)
+    if raise_on_failure and not run.success:
+        names = ", ".join(f"{f['unique_id']} ({f['status']}: {f['message'][:120]})" for f in run.failures[:10])
+        raise DbtFailed(f"dbt {run.command} failed: {names or 'see the dbt log'}")
+    return run
+
+
+def build(*, url: str | None = None, select: str | None = None, exclude: str | None = NIGHTLY_EXCLUDE,
+          full_refresh: bool = False, raise_on_failure: bool = True) -> DbtRun:
+    """``dbt build``: seeds, models, snapshots and tests in DAG order (a failed test skips its dependents)."""
+    args = ["build"]
+    if select:
+        args += ["--select", select]
+    if exclude:
+        args += ["--exclude", exclude]
+    if full_refresh:
+        args.append("--full-refresh")
+    return run_dbt(args, url=url, raise_on_failure=raise_on_failure)
+
+
+def _sources_newer_than(path: Path) -> bool:
+    built = path.stat().st_mtime
+    directory = project_dir()
+    for sub in ("models", "macros", "seeds", "tests", "snapshots"):
+        for file in (directory / sub).rglob("*"):
+            if file.is_file() and file.stat().st_mtime > built:
+                return True
+    return any(f.stat().st_mtime > built for f in (directory / "dbt_project.yml", directory / "profiles.yml"))
+
+
+def ensure_manifest(*, force: bool = False) -> Path:
+    """target/manifest.json, from ``dbt parse`` when missing or older than a project file.
+
+    The image build (and CI) run ``auralink analytics manifest`` once, so the DAG processor only stats
+    the files; a developer who edits a model gets a fresh manifest on the next parse.
+    """
+    path = manifest_path()
+    if force or not path.exists() or _sources_newer_than(path):
+        from dbt.cli.main import dbtRunner
+
+        directory = project_dir()
+        # dbt parse reads the profile but never connects: placeholders are enough when DBT_* are unset.
+        placeholders = {k: os.environ.get(k, v) for k, v in
+                        {"DBT_HOST": "localhost", "DBT_DBNAME": "postgres", "DBT_USER": "postgres"}.items()}
+        with _project_lock(), _environment({**placeholders, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+            if force or not path.exists() or _sources_newer_than(path):
+                result = dbtRunner().invoke(["parse", "--project-dir", str(directory),
+                                             "--profiles-dir", str(directory), "--quiet"])
+                if not result.success:
+                    raise DbtFailed(f"dbt parse failed: {result.exception}")
+    return path
