@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SCOPE = ("exports", "consents", "memberships", "roles", "calls", "recordings", "transcripts", "summaries",
                  "ai_usage", "usage_records", "invoices", "audit_logs", "security_events", "api_keys", "requests",
                  "profile", "sweep")
-# Tables the sweep leaves alone: the hold-protected, the migration ledger, and the erasure's own ledger.
-SWEEP_EXCLUDED = {"legal_holds", "audit_logs_held", "schema_migrations", "erasure_ledger"}
+# Tables the sweep leaves alone: users (its tombstone is written above), the hold-protected, the migration ledger, and the erasure's own ledger.
+SWEEP_EXCLUDED = {"users", "legal_holds", "audit_logs_held", "schema_migrations", "erasure_ledger"}
 BASIS = {
     "audit_logs": "Art. 17(3)(b) and (e): security and accountability record; event kept, identity pseudonymized",
     "usage_records": "Art. 17(3)(b): legal obligation to keep billing records; identity pseudonymized",
@@ -276,15 +276,15 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
         report.add("pseudonymized", "compliance_requests", _exec(
             conn, "UPDATE compliance_requests SET subject_email = %(pseudo_email)s, updated_at = now() "
                   "WHERE subject_user_id = %(u)s OR lower(subject_email) = lower(%(email)s)", p))
-    if "sweep" in want:
-        for table, n in sweep_identifiers(conn, p).items():
-            report.add("pseudonymized", f"{table} (identifier sweep)", n)
     if "profile" in want:
         conn.execute("UPDATE users SET email = %(pseudo_email)s, full_name = NULL, phone = NULL, country = NULL, "
                      "locale = 'en', is_active = false, last_login_at = NULL, erased_at = now(), pseudonym = %(pseudo)s "
                      "WHERE id = %(u)s", p)
         report.add("pseudonymized", "users", 1)
         report.kept.append({"what": "users (tombstone)", "rows": 1, "basis": BASIS["profile"]})
+    if "sweep" in want:
+        for table, n in sweep_identifiers(conn, p).items():
+            report.add("pseudonymized", f"{table} (identifier sweep)", n)
     report.views_to_rebuild = dependent_views(conn, list(report.deleted) + list(report.pseudonymized))
     if refresh_views:
         for view in report.views_to_rebuild:

@@ -184,7 +184,7 @@ def _carry_out(ctx, conn: psycopg.Connection, req: dict[str, Any], subject: Subj
             raise RequestRejected(f"unknown erasure scope categories: {', '.join(sorted(unknown))} "
                                   f"(known: {', '.join(erasure.DEFAULT_SCOPE)})")
         report = erasure.erase(conn, subject, request_id=req["id"], organization_id=req["organization_id"],
-                               categories=categories, refresh_views=refresh_views, record_skip=ctx.record_item)
+                               categories=categories, refresh_views=refresh_views, record_skip=lambda t, i, r: ctx.record_item(t, i, "skipped", r))
         location, checksum = erasure.store_report(report)
         conn.execute("INSERT INTO erasure_ledger (request_id, pseudonym, report_location, report_sha256, summary)"
                      " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (request_id) DO UPDATE SET performed_at = now(),"
