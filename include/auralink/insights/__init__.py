@@ -1,0 +1,1 @@
+"""Cost-optimization insights, refreshed nightly with evidence and an estimated monthly saving."""
