@@ -89,7 +89,14 @@ class ErasureReport:
 
 
 def _regex(identifiers: list[str]) -> str:
-    return "(" + "|".join(re.escape(i) for i in sorted(set(identifiers), key=len, reverse=True)) + ")"
+    """One case-insensitive PostgreSQL regex for all identifiers, whole tokens only: erasing
+    "Bench User 1" must not touch "Bench User 10"."""
+    alts = "|".join(_pg_escape(i) for i in sorted(set(identifiers), key=len, reverse=True))
+    return f"(?<![[:alnum:]_])({alts})(?![[:alnum:]_])"
+
+
+def _pg_escape(text: str) -> str:
+    return re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", text)
 
 
 def _exec(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> int:
