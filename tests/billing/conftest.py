@@ -15,11 +15,14 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.UTC)
 
 
+JAN_1 = utc(2026, 1, 1)
+
+
 class Billing:
     def __init__(self, conn):
         self.conn = conn
 
-    def org(self, plan: str = "pro", *, created: dt.datetime = utc(2026, 1, 1), subscriptions=None) -> uuid.UUID:
+    def org(self, plan: str = "pro", *, created: dt.datetime = JAN_1, subscriptions=None) -> uuid.UUID:
         """An organization with its subscriptions: [(plan, started_at, ended_at)] (default: plan since created)."""
         org = uuid.uuid4()
         n = next(_n)

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-
 from auralink.billing.invoices import generate_invoice, invoice_document
 from auralink.billing.settings import BillingSettings
+
 
 def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.UTC)

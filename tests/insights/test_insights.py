@@ -8,11 +8,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from psycopg.rows import dict_row
-
 from auralink.billing.usage import record_usage
 from auralink.insights.refresh import refresh_organization
 from auralink.insights.settings import InsightSettings
+from psycopg.rows import dict_row
 
 AS_OF = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 START = AS_OF - dt.timedelta(days=30)

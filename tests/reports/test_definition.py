@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from auralink.reports.definition import ReportDefinitionError, validate
 from auralink.reports.query import build_query
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from auralink.jobs import run_job
 from auralink.reports.runner import run_due_reports, ticks
 
@@ -46,6 +45,7 @@ def test_due_report_generated_once_per_tick_even_when_run_twice(reports, db, rep
                       (rid,)).fetchall()
     assert len(runs) == 1
     scheduled_for, status, row_count, outputs = runs[0]
+    assert row_count == 10
     assert scheduled_for == dt.datetime(2026, 11, 11, 11, 0, tzinfo=dt.UTC) and status == "succeeded"
     # the last 30 days before Nov 11 (New York): Nov 1..10, each day d with d video calls of 10 minutes
     rows = list(csv.reader(io.StringIO(path_of(outputs["csv"]).read_text())))
@@ -55,7 +55,7 @@ def test_due_report_generated_once_per_tick_even_when_run_twice(reports, db, rep
     assert doc["rows"][0] == {"day": "2026-11-01", "sum_call_minutes": 10}
     last_run, next_run, last_status = db.execute(
         "SELECT last_run_at, next_run_at, last_status FROM custom_reports WHERE id = %s", (rid,)).fetchone()
-    assert last_status == "succeeded" and next_run == dt.datetime(2026, 11, 12, 11, 0, tzinfo=dt.UTC)
+    assert last_run == NOW and last_status == "succeeded" and next_run == dt.datetime(2026, 11, 12, 11, 0, tzinfo=dt.UTC)
     # the next day's tick is a new run
     third = run_job("generate_due_reports", {"now": (NOW + dt.timedelta(days=1)).isoformat()})
     assert third["reports"]["succeeded"] == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from auralink.security.detection import Window, detect
 from auralink.security.settings import SecuritySettings
 

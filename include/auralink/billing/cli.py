@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -42,9 +43,8 @@ def _ingest(args: argparse.Namespace) -> int:
     from auralink.billing.usage import record_usage
     from auralink.db.connection import connect
 
-    fh = sys.stdin if args.file == "-" else open(args.file)
     records = []
-    with fh:
+    with (contextlib.nullcontext(sys.stdin) if args.file == "-" else open(args.file)) as fh:
         for n, line in enumerate(fh, 1):
             if line.strip():
                 try:

@@ -11,7 +11,13 @@ from auralink.jobs import JobContext, job
 def generate_invoices(ctx: JobContext, month: str | None = None, org: str | None = None,
                       draft_current: bool = True, now: dt.datetime | None = None) -> dict:
     """Monthly invoices: finalize the month that ended, refresh the running month's draft."""
-    from auralink.billing.invoices import generate_invoice, billable_organizations, month_start, parse_month, previous_month
+    from auralink.billing.invoices import (
+        billable_organizations,
+        generate_invoice,
+        month_start,
+        parse_month,
+        previous_month,
+    )
     from auralink.billing.settings import BillingSettings
 
     now = now or dt.datetime.now(dt.UTC)

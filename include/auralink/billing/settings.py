@@ -19,7 +19,7 @@ class BillingSettings:
             raise ValueError(f"late_usage_grace_days must be between 0 and 27, got {self.late_usage_grace_days}")
 
     @classmethod
-    def from_env(cls) -> "BillingSettings":
+    def from_env(cls) -> BillingSettings:
         raw = config.env("AURALINK_BILLING_GRACE_DAYS")
         if raw is None:
             return cls()

@@ -26,7 +26,7 @@ class UsageRecord:
     received_at: dt.datetime | None = None  # None: now (set by the database)
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> "UsageRecord":
+    def parse(cls, raw: Mapping[str, Any]) -> UsageRecord:
         """Validate one record from JSON; raises ValueError naming the bad field."""
         unknown = set(raw) - {f for f in cls.__dataclass_fields__}
         if unknown:

@@ -31,7 +31,7 @@ class InsightSettings:
     min_overdue_recordings: int = 1
 
     @classmethod
-    def from_env(cls, **overrides) -> "InsightSettings":
+    def from_env(cls, **overrides) -> InsightSettings:
         values = {}
         for f in dataclasses.fields(cls):
             raw = config.env(ENV_PREFIX + f.name.upper())

@@ -99,12 +99,13 @@ def _series(data: ReportData) -> dict[str, list[Any]]:
 
 
 def render_pdf(data: ReportData, meta: dict[str, Any], chart: str) -> bytes:
+    from xml.sax.saxutils import escape
+
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import cm
     from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-    from xml.sax.saxutils import escape
 
     styles = getSampleStyleSheet()
     title = str(meta.get("title") or meta.get("report") or "Report")

@@ -165,7 +165,7 @@ def _run_one(conn: psycopg.Connection, rep: dict[str, Any], now: dt.datetime, ba
         outputs, rows = generate_report(conn, rep, tick, base_url)
     except ReportDefinitionError as exc:
         error = f"invalid definition: {exc}"
-    except Exception as exc:  # noqa: BLE001 - this report fails alone; the batch goes on
+    except Exception as exc:
         log.exception("report %s failed", rep["id"])
         error = f"{exc.__class__.__name__}: {exc}"
     else:

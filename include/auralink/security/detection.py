@@ -168,7 +168,7 @@ def rule_mass_actions(conn, win: Window, s: SecuritySettings) -> list[Finding]:
                                            ("mass_deletion", s.delete_actions, s.mass_delete_threshold, "deletions")):
         events = _fetch(conn, "a.action = ANY(%(actions)s) AND a.outcome = 'success'",
                         {"since": win.since, "until": win.until, "actions": list(actions)})
-        actor = lambda e: (e["organization_id"], e["actor_user_id"] or e["actor_email"] or e["ip"])  # noqa: E731
+        actor = lambda e: (e["organization_id"], e["actor_user_id"] or e["actor_email"] or e["ip"])
         for (org, who), session in bursts(events, actor, window, threshold):
             first, last = session[0]["occurred_at"], session[-1]["occurred_at"]
             types = sorted({e["resource_type"] or "?" for e in session})

@@ -69,7 +69,7 @@ class SecuritySettings:
             raise ValueError("business_days are ISO weekdays 1 (Monday) .. 7 (Sunday)")
 
     @classmethod
-    def from_env(cls, **overrides) -> "SecuritySettings":
+    def from_env(cls, **overrides) -> SecuritySettings:
         values = {}
         for f in dataclasses.fields(cls):
             raw = config.env(ENV_PREFIX + f.name.upper())
