@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Sequence
 
-from hera.workflows import Container, Env, Parameter, Resources, RetryStrategy, SecretEnv
+from hera.workflows import ConfigMapEnvFrom, Container, Env, Parameter, Resources, RetryStrategy, SecretEnv
 from hera.workflows.models import (
     Backoff,
     ConfigMapKeySelector,
@@ -25,6 +25,10 @@ RUN_AS_USER = 10001  # the non-root user of the Dockerfile
 # Kubernetes Secrets the steps read (create them with docs/argo.md): names only, never values.
 DATABASE_SECRET = ("auralink-db", "url")
 OPENAI_SECRET = ("auralink-openai", "api-key")
+ENCRYPTION_SECRET = ("auralink-secret-key", "key")  # AES-256-GCM key of secrets at rest (compliance jobs)
+# Optional ConfigMap of non-secret settings for every step (AURALINK_STT_ENGINE, AURALINK_OPENAI_BASE_URL,
+# AURALINK_SUMMARY_MODEL...): a cluster tunes the jobs without regenerating the YAML.
+SETTINGS_CONFIGMAP = "auralink-settings"
 
 # ConfigMap holding the semaphore that bounds concurrent LLM calls across every workflow in the namespace.
 LLM_SEMAPHORE = ("auralink-llm-limits", "summarize")
@@ -80,6 +84,10 @@ def llm_env() -> list[Env | SecretEnv]:
                       optional=True)]
 
 
+def encryption_key_env() -> list[SecretEnv]:
+    return [SecretEnv(name="AURALINK_SECRET_KEY", secret_name=ENCRYPTION_SECRET[0], secret_key=ENCRYPTION_SECRET[1])]
+
+
 def llm_semaphore() -> Synchronization:
     return Synchronization(semaphores=[SemaphoreRef(
         config_map_key_ref=ConfigMapKeySelector(name=LLM_SEMAPHORE[0], key=LLM_SEMAPHORE[1]))])
@@ -105,6 +113,7 @@ def auralink_step(
         command=["auralink"],  # explicit: the emissary executor would otherwise look the entrypoint up
         args=list(args),
         env=[*database_env(), *extra_env],
+        env_from=[ConfigMapEnvFrom(name=SETTINGS_CONFIGMAP, optional=True)],
         inputs=list(inputs) if inputs else None,
         outputs=list(outputs) if outputs else None,
         resources=resources,

@@ -21,6 +21,8 @@ from workflows.ai_batch_processing import add_batch_templates
 from workflows.common import (
     Settings,
     auralink_step,
+    encryption_key_env,
+    llm_env,
     parameters,
     record_exit_step,
     record_start_step,
@@ -55,7 +57,7 @@ def build(settings: Settings) -> CronWorkflow:
         process = add_batch_templates(settings)
         summarize = add_summary_templates(settings)
         pipeline = auralink_step(settings, "nightly-pipeline", ["pipeline", "run", "--triggered-by", "argo"],
-                                 retries=1, timeout="4h")
+                                 extra_env=[*encryption_key_env(), *llm_env()], retries=1, timeout="4h")
         with DAG(name="main"):
             (
                 start()

@@ -4,7 +4,8 @@ It interprets what the YAML says (DAG ``depends``, ``withParam`` fan-out, parame
 variables, artifacts passed between steps, ``onExit`` with ``workflow.status``/``workflow.failures``) and
 runs every container's ``command + args`` through the ``auralink`` entry point (``auralink.cli.main``,
 what the container's console script calls) with the container's env, ``secretKeyRef`` resolved from the
-test's secrets. So the tests exercise the committed YAML itself, not a retyped copy of its commands.
+test's secrets and ``envFrom`` from its ConfigMaps. Credentials the container does not declare are removed
+from the environment while a step runs, so a step that would miss a secret in the cluster fails here too. So the tests exercise the committed YAML itself, not a retyped copy of its commands.
 Retries, parallelism limits, semaphores and resources are the cluster's business and are not simulated.
 """
 
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 _VAR = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
+# What a pod only has when its spec asks for it (the test process has them all).
+_CREDENTIALS = re.compile(r"DATABASE_URL|AIRFLOW_CONN_|SECRET|TOKEN|PASSWORD|API_KEY|OPENAI_")
 
 
 @dataclass
@@ -62,11 +65,13 @@ def substitute(text: str, scope: dict[str, str]) -> str:
 
 class LocalArgo:
     def __init__(self, doc: dict, *, secrets: dict[tuple[str, str], str], workdir: Path,
-                 parameters: dict[str, str] | None = None, name: str | None = None):
+                 parameters: dict[str, str] | None = None, name: str | None = None,
+                 configmaps: dict[str, dict[str, str]] | None = None):
         self.kind = doc["kind"]
         self.spec = doc["spec"]["workflowSpec"] if self.kind == "CronWorkflow" else doc["spec"]
         self.templates = {t["name"]: t for t in self.spec["templates"]}
         self.secrets = secrets
+        self.configmaps = configmaps or {}
         self.workdir = workdir
         params = {p["name"]: p.get("value") for p in self.spec.get("arguments", {}).get("parameters", [])}
         params.update(parameters or {})
@@ -164,7 +169,7 @@ class LocalArgo:
             paths[a["path"]] = str(local)
             out_artifacts[a["name"]] = local
         args = [paths.get(arg, arg) for arg in (substitute(a, scope) for a in container.get("args", []))]
-        env = self._env(container.get("env", []), node)
+        env = self._env(container.get("env", []), container.get("envFrom", []), node)
         step = self._invoke(tmpl["name"], args, env)
         self.run.steps.append(step)
         if step.exit_code != 0:
@@ -176,8 +181,13 @@ class LocalArgo:
             assert out_artifacts[a["name"]].exists(), f"{node}: output artifact {a['name']} was not written"
         return {"result": step.stdout.strip(), "artifacts": out_artifacts}
 
-    def _env(self, spec: list[dict], node: str) -> dict[str, str | None]:
-        env: dict[str, str | None] = {}
+    def _env(self, spec: list[dict], env_from: list[dict], node: str) -> dict[str, str | None]:
+        env: dict[str, str | None] = {k: None for k in os.environ if _CREDENTIALS.search(k)}
+        for source in env_from:
+            ref = source["configMapRef"]
+            if ref["name"] not in self.configmaps and not ref.get("optional"):
+                raise AssertionError(f"{node}: ConfigMap {ref['name']} is not there (the pod would not start)")
+            env.update(self.configmaps.get(ref["name"], {}))
         for e in spec:
             if "value" in e:
                 env[e["name"]] = e["value"]

@@ -172,6 +172,7 @@ def test_steps_run_the_project_cli_with_secrets_from_kubernetes(documents, rende
             if re.search(r"URL|KEY|TOKEN|PASSWORD|SECRET", e["name"]):
                 assert "value" not in e and "secretKeyRef" in e["valueFrom"], f"{tname}: {e['name']} is not a secret ref"
         assert container["resources"]["requests"] and container["resources"]["limits"], tname
+        assert container["envFrom"] == [{"configMapRef": {"name": "auralink-settings", "optional": True}}]
     text = rendered[name]
     assert not re.search(r"postgres(ql)?://|sk-[A-Za-z0-9]{8}|password\s*[:=]", text, re.I)
 
@@ -256,4 +257,6 @@ def test_nightly_runs_at_two_utc_never_overlapping(documents):
     assert templates["process-batches"]["parallelism"] == 5
     assert templates["nightly-pipeline"]["container"]["args"] == ["pipeline", "run", "--triggered-by", "argo"]
     assert templates["nightly-pipeline"]["retryStrategy"]["limit"] == "1"
+    env = {e["name"]: e for e in templates["nightly-pipeline"]["container"]["env"]}
+    assert env["AURALINK_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "auralink-secret-key", "key": "key"}
     assert "synchronization" in templates["summarize-worker"]

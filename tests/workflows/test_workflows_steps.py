@@ -68,10 +68,12 @@ def calls(db, speech) -> dict[str, list[str]]:
 
 @pytest.fixture
 def secrets(db_url, monkeypatch) -> dict[tuple[str, str], str]:
-    # Summaries stay offline: no LLM endpoint or key in the environment the steps inherit.
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AURALINK_OPENAI_BASE_URL", "AURALINK_SUMMARIZER"):
+    """The Kubernetes Secrets of the namespace; no LLM key, so summaries stay offline."""
+    import os
+
+    for var in ("OPENAI_BASE_URL", "AURALINK_OPENAI_BASE_URL", "AURALINK_SUMMARIZER"):
         monkeypatch.delenv(var, raising=False)
-    return {("auralink-db", "url"): db_url}
+    return {("auralink-db", "url"): db_url, ("auralink-secret-key", "key"): os.environ["AURALINK_SECRET_KEY"]}
 
 
 def tracked(db, uid: str) -> tuple:
