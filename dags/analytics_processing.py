@@ -1,0 +1,109 @@
+"""analytics_processing: the nightly analytics build (dbt through Cosmos), AI costs, then every later
+nightly stage (billing, insights, reports, security, compliance...) registered as jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from airflow.sdk import Asset, TaskGroup, dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+
+from auralink.analytics import dbt_runner
+from auralink.jobs import nightly_jobs
+from auralink.orchestration import airflow_support
+
+DBT_DIR = dbt_runner.project_dir()
+# Parsing stays fast: the manifest is written once by `auralink analytics manifest` (image build, CI);
+# here it is only checked against the project files' mtimes (a `dbt parse` only when a model changed).
+MANIFEST = dbt_runner.ensure_manifest()
+
+VIEW_ASSETS = {name: Asset(name=f"analytics.{name}", uri=f"auralink://analytics/{name}", group="analytics")
+               for name in dbt_runner.ANALYTICS_VIEWS}
+AI_USAGE_ANALYTICS = Asset(name="public.ai_usage_analytics", uri="auralink://public/ai_usage_analytics",
+                           group="analytics")
+FIRST_EXTENSION_STAGE = 40
+
+DOC = """
+### analytics_processing (daily 02:00 UTC)
+
+1. **dbt** (astronomer-cosmos, rendered from `dbt_project/target/manifest.json`): one task per seed and
+   model, each running `dbt build` on its node so its tests gate everything downstream. Staging views,
+   incremental daily aggregates, then the marts in schema `analytics` (materialized views
+   `daily_usage_summary` and `organization_analytics_summary`, `fct_call_quality`, `monthly_costs`, ...).
+2. **publish_analytics_assets** checks every view holds rows and emits one Asset per view
+   (`auralink://analytics/<view>`) for downstream DAGs.
+3. **ai_usage_costs** upserts `ai_usage_analytics` from the dbt AI-cost mart (Asset `auralink://public/ai_usage_analytics`).
+4. **Later stages**: one task per registered nightly job with stage >= 40 (`auralink.jobs.nightly_jobs()`),
+   grouped by stage; a stage starts when the previous one succeeded, jobs of one stage run in parallel.
+   Registering `@job(name, stage=NN)` in `auralink.<domain>.jobs` adds a task here; no DAG edit.
+
+Database: DATABASE_URL or the `auralink_db` connection (AIRFLOW_CONN_AURALINK_DB); dbt gets it as DBT_*
+variables at run time. Re-running a date leaves identical rows. Runbook: `dbt_project/README.md`.
+"""
+
+
+def _export_dbt_env(context) -> None:
+    """Runs in the worker before each dbt task: the profile reads DBT_* (never stored in the DAG)."""
+    dbt_runner.export_dbt_env()
+
+
+def _dag_callbacks() -> dict:
+    callbacks = getattr(airflow_support, "dag_callbacks", None)
+    return callbacks() if callbacks else {}
+
+
+@dag(
+    dag_id="analytics_processing",
+    schedule="0 2 * * *",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=airflow_support.default_args(retries=2, timeout_minutes=60),
+    doc_md=DOC,
+    tags=["analytics", "dbt", "nightly"],
+    **_dag_callbacks(),
+)
+def analytics_processing():
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(dbt_project_path=DBT_DIR, manifest_path=MANIFEST, project_name="auralink",
+                                     install_dbt_deps=False),
+        profile_config=ProfileConfig(profile_name="auralink", target_name="prod",
+                                     profiles_yml_filepath=DBT_DIR / "profiles.yml"),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
+                                   exclude=[dbt_runner.NIGHTLY_EXCLUDE], emit_datasets=False,
+                                   should_detach_multiple_parents_tests=True),
+        operator_args={"pre_execute": _export_dbt_env, "install_deps": False},
+    )
+
+    @task(outlets=list(VIEW_ASSETS.values()))
+    def publish_analytics_assets() -> dict[str, int]:
+        from auralink.analytics.views import view_row_counts
+
+        return view_row_counts(require_rows=True)
+
+    @task(outlets=[AI_USAGE_ANALYTICS])
+    def ai_usage_costs() -> dict:
+        return airflow_support.run_job("ai_usage_costs")
+
+    analytics_done = [publish_analytics_assets(), ai_usage_costs()]
+    dbt >> analytics_done
+
+    @task
+    def run_nightly_job(job_name: str) -> dict:
+        return airflow_support.run_job(job_name)
+
+    previous = analytics_done
+    later = [j for j in nightly_jobs() if j.stage >= FIRST_EXTENSION_STAGE]
+    for stage, jobs in itertools.groupby(later, key=lambda j: j.stage):
+        with TaskGroup(group_id=f"stage_{stage}") as stage_group:
+            for job in jobs:
+                run_nightly_job.override(task_id=job.name)(job.name)
+        previous >> stage_group
+        previous = stage_group
+
+
+analytics_processing()

@@ -1,0 +1,25 @@
+"""What the analytics marts hold: row counts for the DAG's Asset task and the pipeline summary."""
+
+from __future__ import annotations
+
+from auralink.analytics.dbt_runner import ANALYTICS_SCHEMA, ANALYTICS_VIEWS
+from auralink.db.connection import connect
+
+
+class ViewNotBuilt(RuntimeError):
+    pass
+
+
+def view_row_counts(url: str | None = None, *, require_rows: bool = False) -> dict[str, int]:
+    """Rows in each analytics view; raises ViewNotBuilt when one is missing (or empty with require_rows)."""
+    counts: dict[str, int] = {}
+    with connect(url, autocommit=True) as conn:
+        for name in ANALYTICS_VIEWS:
+            qualified = f"{ANALYTICS_SCHEMA}.{name}"
+            if conn.execute("SELECT to_regclass(%s)", (qualified,)).fetchone()[0] is None:
+                raise ViewNotBuilt(f"{qualified} does not exist: the dbt build did not create it")
+            counts[name] = conn.execute(f"SELECT count(*) FROM {qualified}").fetchone()[0]
+    empty = sorted(n for n, c in counts.items() if c == 0)
+    if require_rows and empty:
+        raise ViewNotBuilt(f"analytics views without rows: {', '.join(empty)}")
+    return counts
