@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Sequence
 
 from hera.workflows import ConfigMapEnvFrom, Container, Env, Parameter, Resources, RetryStrategy, SecretEnv
 from hera.workflows.models import (
@@ -27,7 +27,7 @@ DATABASE_SECRET = ("auralink-db", "url")
 OPENAI_SECRET = ("auralink-openai", "api-key")
 ENCRYPTION_SECRET = ("auralink-secret-key", "key")  # AES-256-GCM key of secrets at rest (compliance jobs)
 # Optional ConfigMap of non-secret settings for every step (AURALINK_STT_ENGINE, AURALINK_OPENAI_BASE_URL,
-# AURALINK_SUMMARY_MODEL...): a cluster tunes the jobs without regenerating the YAML.
+# AURALINK_SUMMARY_MODEL, AURALINK_LOG_LEVEL...): a cluster tunes the jobs without regenerating the YAML.
 SETTINGS_CONFIGMAP = "auralink-settings"
 
 # ConfigMap holding the semaphore that bounds concurrent LLM calls across every workflow in the namespace.
@@ -71,11 +71,8 @@ def transient_retry(limit: int = 4) -> RetryStrategy:
     )
 
 
-def database_env() -> list[Env | SecretEnv]:
-    return [
-        SecretEnv(name="DATABASE_URL", secret_name=DATABASE_SECRET[0], secret_key=DATABASE_SECRET[1]),
-        Env(name="AURALINK_LOG_LEVEL", value="INFO"),
-    ]
+def database_env() -> list[SecretEnv]:
+    return [SecretEnv(name="DATABASE_URL", secret_name=DATABASE_SECRET[0], secret_key=DATABASE_SECRET[1])]
 
 
 def llm_env() -> list[Env | SecretEnv]:
@@ -154,16 +151,16 @@ def record_exit_step(settings: Settings, template: str) -> Container:
 
 def workflow_defaults(settings: Settings, template: str, description: str) -> dict:
     """Spec fields every workflow sets: identity labels, service account, non-root pods, cleanup."""
-    return dict(
-        annotations={"workflows.argoproj.io/description": description},
-        labels={"app.kubernetes.io/part-of": "auralink", "auralink.io/workflow": template},
-        service_account_name=settings.service_account,
-        security_context=PodSecurityContext(run_as_non_root=True, run_as_user=RUN_AS_USER,
-                                            run_as_group=RUN_AS_USER, fs_group=RUN_AS_USER),
-        pod_gc=PodGC(strategy="OnPodSuccess"),
-        ttl_strategy=TTLStrategy(seconds_after_success=7 * 86400, seconds_after_failure=14 * 86400),
-        on_exit="record-exit",
-    )
+    return {
+        "annotations": {"workflows.argoproj.io/description": description},
+        "labels": {"app.kubernetes.io/part-of": "auralink", "auralink.io/workflow": template},
+        "service_account_name": settings.service_account,
+        "security_context": PodSecurityContext(run_as_non_root=True, run_as_user=RUN_AS_USER,
+                                               run_as_group=RUN_AS_USER, fs_group=RUN_AS_USER),
+        "pod_gc": PodGC(strategy="OnPodSuccess"),
+        "ttl_strategy": TTLStrategy(seconds_after_success=7 * 86400, seconds_after_failure=14 * 86400),
+        "on_exit": "record-exit",
+    }
 
 
 def parameters(**defaults: str) -> list[Parameter]:

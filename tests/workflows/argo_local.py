@@ -82,7 +82,7 @@ class LocalArgo:
         self.run = WorkflowRun(name=f"{base}-{uuid.uuid4().hex[:5]}", uid=str(uuid.uuid4()))
         self.globals = {
             "workflow.name": self.run.name, "workflow.uid": self.run.uid, "workflow.namespace": "test",
-            "workflow.creationTimestamp": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "workflow.creationTimestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "workflow.parameters.json": json.dumps([{"name": k, "value": v} for k, v in params.items()]),
             **{f"workflow.parameters.{k}": v for k, v in params.items()},
         }

@@ -8,7 +8,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from auralink.cli import main
 
 TOKEN = "v2:secret-token-never-printed"
@@ -24,7 +23,7 @@ class ArgoStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 stand_in.requests.append({"method": "POST", "path": self.path, "headers": dict(self.headers),

@@ -6,7 +6,6 @@ import json
 import threading
 
 import pytest
-
 from auralink.cli import main
 
 START = ["argo", "record", "--name", "ai-batch-processing-x7k2p", "--uid", "0b6a3c1e-uid-1",

