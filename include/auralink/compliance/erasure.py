@@ -95,6 +95,11 @@ def _regex(identifiers: list[str]) -> str:
     return f"(?<![[:alnum:]_])({alts})(?![[:alnum:]_])"
 
 
+def _like(text: str) -> str:
+    """An ILIKE pattern finding ``text`` anywhere: a cheap pre-filter before the exact regex."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _pg_escape(text: str) -> str:
     return re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", text)
 
@@ -117,7 +122,8 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
     report = ErasureReport(str(request_id), str(organization_id), pseudo,
                            dt.datetime.now(dt.timezone.utc).isoformat())
     p = {"u": subject.user_id, "email": subject.email, "pseudo": pseudo, "pseudo_email": pseudo_email,
-         "pseudo_uuid": pseudo_uuid, "rx": _regex(subject.identifiers())}
+         "pseudo_uuid": pseudo_uuid, "rx": _regex(subject.identifiers()),
+         "likes": [_like(i.lower()) for i in subject.identifiers()]}
     want = set(categories)
 
     def not_held(org: str, rtype: str = "NULL::text", rid: str = "NULL::text") -> str:
@@ -239,14 +245,19 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
             report.kept.append({"what": "invoices", "rows": n, "basis": BASIS["invoices"]})
     if "audit_logs" in want:
         for table in ("audit_logs", "audit_logs_archive", "audit_logs_held"):
-            where = ("(t.actor_user_id = %(u)s OR t.resource_id = %(u)s::text OR lower(t.actor_email) = lower(%(email)s) "
-                     "OR t.request_metadata::text ~* %(rx)s OR t.response_metadata::text ~* %(rx)s "
-                     "OR COALESCE(t.old_values::text, '') ~* %(rx)s OR COALESCE(t.new_values::text, '') ~* %(rx)s "
-                     "OR t.user_agent ~* %(rx)s)")
+            # One pass over the table finds the subject's rows (a cheap LIKE over all text at once; the
+            # exact whole-token regex only runs in the UPDATE) and decides the hold for each.
+            text = ("lower(concat_ws(' ', t.actor_email, t.resource_id, t.user_agent, t.request_metadata::text, "
+                    "t.response_metadata::text, t.old_values::text, t.new_values::text))")
             held_pred = holds.held_predicate("t.organization_id", "t.actor_user_id", "t.resource_type", "t.resource_id")
+            reason = holds.reason_expression("t.organization_id", "t.actor_user_id", "t.resource_type", "t.resource_id")
+            conn.execute("DROP TABLE IF EXISTS _erase_audit")
+            conn.execute(f"CREATE TEMP TABLE _erase_audit AS SELECT t.id, t.occurred_at, {held_pred} AS held "
+                         f"FROM {table} t WHERE t.actor_user_id = %(u)s OR {text} LIKE ANY(%(likes)s)", p)
+            conn.execute("ANALYZE _erase_audit")
             if table != "audit_logs_held":  # rows in the held table are reported by their hold already
-                note_holds(table, f"SELECT {holds.reason_expression('t.organization_id', 't.actor_user_id', 't.resource_type', 't.resource_id')}, "
-                                  f"count(*) FROM {table} t WHERE {where} AND {held_pred} GROUP BY 1")
+                note_holds(table, f"SELECT {reason}, count(*) FROM {table} t JOIN _erase_audit k "
+                                  "ON k.id = t.id AND k.occurred_at = t.occurred_at WHERE k.held GROUP BY 1")
             n = _exec(conn,
                       f"UPDATE {table} t SET "
                       "ip_address = CASE WHEN t.actor_user_id = %(u)s THEN NULL ELSE t.ip_address END, "
@@ -258,7 +269,7 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
                       "response_metadata = regexp_replace(t.response_metadata::text, %(rx)s, %(pseudo)s, 'gi')::jsonb, "
                       "old_values = regexp_replace(t.old_values::text, %(rx)s, %(pseudo)s, 'gi')::jsonb, "
                       "new_values = regexp_replace(t.new_values::text, %(rx)s, %(pseudo)s, 'gi')::jsonb "
-                      f"WHERE {where} AND NOT {held_pred}", p)
+                      "FROM _erase_audit k WHERE k.id = t.id AND k.occurred_at = t.occurred_at AND NOT k.held", p)
             report.add("pseudonymized", table, n)
         n = sum(v for k, v in report.pseudonymized.items() if k.startswith("audit_logs"))
         if n:
@@ -338,23 +349,24 @@ def sweep_identifiers(conn: psycopg.Connection, p: dict[str, Any]) -> dict[str, 
     for (schema, table), cols in text_columns(conn).items():
         if table in SWEEP_EXCLUDED or table.startswith("audit_logs"):  # audit tables: handled above, with holds
             continue
-        sets, preds = [], []
+        sets, texts = [], []
         for col, typ in cols:
             ident = sql.Identifier(col)
             if typ in ("json", "jsonb"):
                 sets.append(sql.SQL("{c} = regexp_replace({c}::text, %(rx)s, %(pseudo)s, 'gi')::{t}").format(c=ident, t=sql.SQL(typ)))
-                preds.append(sql.SQL("{c}::text ~* %(rx)s").format(c=ident))
+                texts.append(sql.SQL("{c}::text").format(c=ident))
             elif typ == "text[]":
                 sets.append(sql.SQL("{c} = (SELECT array_agg(regexp_replace(x, %(rx)s, %(pseudo)s, 'gi')) FROM unnest({c}) x)").format(c=ident))
-                preds.append(sql.SQL("array_to_string({c}, ' ') ~* %(rx)s").format(c=ident))
+                texts.append(sql.SQL("array_to_string({c}, ' ')").format(c=ident))
             elif typ.startswith("character(") or typ == "name":
                 continue  # fixed-width codes (country, currency) and names cannot hold an identifier
             else:
                 sets.append(sql.SQL("{c} = regexp_replace({c}, %(rx)s, %(pseudo)s, 'gi')").format(c=ident))
-                preds.append(sql.SQL("{c} ~* %(rx)s").format(c=ident))
+                texts.append(sql.SQL("{c}::text").format(c=ident))
         if not sets:
             continue
-        where = sql.SQL(" OR ").join(preds)
+        # A cheap LIKE over all the row's text finds candidates; the exact regex rewrites them.
+        where = sql.SQL("lower(concat_ws(' ', {cols})) LIKE ANY(%(likes)s)").format(cols=sql.SQL(", ").join(texts))
         if _has_column(conn, schema, table, "organization_id"):
             where = sql.SQL("({w}) AND NOT legal_hold_applies(organization_id, %(u)s::uuid, NULL, NULL)").format(w=where)
         query = sql.SQL("UPDATE {t} SET {s} WHERE {w}").format(
