@@ -45,7 +45,7 @@ def test_batch_transcribes_every_recording_once_with_usage(recordings_db):
     assert db.execute("SELECT count(*) FROM ai_usage").fetchone()[0] == 3
 
 
-def test_bad_files_fail_alone_with_reason_and_capped_retries(db, speech_dir, bad_files):
+def test_bad_files_fail_alone_with_reason_and_capped_retries(db, speech_dir, bad_files, monkeypatch):
     org = new_org(db)
     good = new_recording(db, org, new_call(db, org), speech_dir / "s0.wav")
     bad = {kind: new_recording(db, org, new_call(db, org), path) for kind, path in bad_files.items()}
@@ -66,7 +66,10 @@ def test_bad_files_fail_alone_with_reason_and_capped_retries(db, speech_dir, bad
                              (result["run_id"],)).fetchall())
     assert set(logged) == set(bad.values()) and "attempt 1 of 3" in logged[bad["empty"]]
 
-    # Later runs retry the failures until the cap, then leave them alone (reason kept).
+    # Not retried before the back-off (other batches of the same DAG run must not burn the attempts)...
+    assert run_job("transcribe_recordings")["claimed"] == 0
+    # ...then retried by later runs until the cap, and left alone after it (reason kept).
+    monkeypatch.setenv("AURALINK_TRANSCRIBE_RETRY_AFTER_SECONDS", "0")
     for attempt in (2, 3):
         assert run_job("transcribe_recordings")["failed"] == len(bad)
         counts = {r for (r,) in db.execute("SELECT retry_count FROM call_recordings WHERE status = 'failed'")}

@@ -3,7 +3,8 @@
 A recording moves pending -> processing (claimed, committed at once so concurrent runs skip it) ->
 transcribed | failed. Claiming uses ``FOR UPDATE SKIP LOCKED``, so two runs at once never take the same
 recording. A failed recording keeps its reason and counts its attempts in ``retry_count``; it is
-re-claimed by later runs until ``MAX_ATTEMPTS``. A ``processing`` claim older than
+re-claimed by later runs until ``MAX_ATTEMPTS``, no sooner than ``AURALINK_TRANSCRIBE_RETRY_AFTER_SECONDS``
+(default 1800) after the failure, so the other batches of the same DAG run do not burn its attempts. A ``processing`` claim older than
 ``STALE_CLAIM`` (a worker that died) is claimed again.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from auralink import config
 from auralink.recordings import audio, storage
 from auralink.recordings.engines import PRICE_PROVIDER, Engine, Transcript, select_engine
 from auralink.recordings.redaction import redact
@@ -38,7 +40,8 @@ DEFAULT_BATCH_SIZE = 50
 _CLAIMABLE = """
     (r.status = 'pending'
      OR (r.status = 'failed' AND r.retry_count < %(max_attempts)s
-         AND (r.processed_at IS NULL OR r.processed_at < %(not_failed_since)s))
+         AND (r.processed_at IS NULL
+              OR r.processed_at < LEAST(%(not_failed_since)s, now() - %(retry_after)s)))
      OR (r.status = 'processing' AND r.claimed_at < now() - %(stale)s))
     AND r.deleted_at IS NULL
 """
@@ -65,8 +68,12 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def retry_after() -> dt.timedelta:
+    return dt.timedelta(seconds=float(config.env("AURALINK_TRANSCRIBE_RETRY_AFTER_SECONDS") or 1800))
+
+
 def _params(not_failed_since: dt.datetime | None = None) -> dict[str, Any]:
-    return {"max_attempts": MAX_ATTEMPTS, "stale": STALE_CLAIM,
+    return {"max_attempts": MAX_ATTEMPTS, "stale": STALE_CLAIM, "retry_after": retry_after(),
             "not_failed_since": not_failed_since or dt.datetime.now(dt.timezone.utc)}
 
 
