@@ -97,6 +97,8 @@ def test_schema_validation_can_fail(argo_validator, documents):
 
 
 _VAR = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
+_GLOBALS = {"workflow.name", "workflow.namespace", "workflow.uid", "workflow.status", "workflow.creationTimestamp",
+            "workflow.serviceAccountName", "workflow.mainEntrypoint", "workflow.duration"}
 
 
 def lint(doc: dict) -> list[str]:
@@ -111,9 +113,19 @@ def lint(doc: dict) -> list[str]:
         for var in _VAR.findall(yaml.safe_dump({k: v for k, v in tmpl.items() if k != "dag"})):
             if var.startswith("inputs.parameters.") and var.split(".", 2)[2] not in inputs:
                 problems.append(f"{name}: {var} is not an input")
-            if var.startswith("workflow.parameters.") and var != "workflow.parameters.json" \
-                    and var.split(".", 2)[2] not in workflow_params:
-                problems.append(f"{name}: {var} is not a workflow parameter")
+            elif var == "workflow.parameters.json":
+                if not workflow_params:  # Argo defines it only when the workflow has parameters
+                    problems.append(f"{name}: {var} in a workflow without parameters")
+            elif var.startswith("workflow.parameters."):
+                if var.split(".", 2)[2] not in workflow_params:
+                    problems.append(f"{name}: {var} is not a workflow parameter")
+            elif var == "workflow.failures":
+                if name != spec.get("onExit"):
+                    problems.append(f"{name}: {var} exists only in the exit handler")
+            elif var.startswith("workflow.") and var not in _GLOBALS:
+                problems.append(f"{name}: {var} is no Argo global variable")
+        if "timeout" in tmpl and "container" not in tmpl:
+            problems.append(f"{name}: only leaf templates take a timeout")
         tasks = {t["name"]: t for t in tmpl.get("dag", {}).get("tasks", [])}
         for tname, task in tasks.items():
             target = templates.get(task.get("template"))
@@ -151,8 +163,12 @@ def test_lint_can_fail(documents):
     main = templates_of(doc)["main"]
     main["dag"]["tasks"][1]["arguments"]["parameters"].pop()
     main["dag"]["tasks"][1]["depends"] = "record-begin"
+    templates_of(doc)["record-start"]["container"]["args"].append("{{workflow.failures}}")
+    templates_of(doc)["select-batches"]["container"]["args"].append("{{workflow.uuid}}")
     problems = lint(doc)
     assert any("missing inputs" in p for p in problems) and any("unknown task" in p for p in problems)
+    assert any("only in the exit handler" in p for p in problems)
+    assert any("no Argo global variable" in p for p in problems)
 
 
 # --- what each workflow promises ----------------------------------------------------------------
