@@ -113,3 +113,19 @@ def test_secrets_are_encrypted_at_rest(seeded_db):
     assert crypto.decrypt(envelope, "api_keys.secret").startswith(prefix)
     with pytest.raises(Exception):
         crypto.decrypt(envelope, "sso_configs.client_secret")   # bound to its column
+
+
+def test_every_foreign_key_holds(seeded_db):
+    """The bulk load skips per-row FK triggers; every single-column FK must still hold afterwards."""
+    fks = seeded_db.execute("""
+        SELECT c.conrelid::regclass, a.attname, c.confrelid::regclass, af.attname
+        FROM pg_constraint c
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+        JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = c.confkey[1]
+        WHERE c.contype = 'f' AND cardinality(c.conkey) = 1 AND c.connamespace = 'public'::regnamespace""").fetchall()
+    assert len(fks) > 20
+    for table, col, ref_table, ref_col in fks:
+        orphans = seeded_db.execute(
+            f"SELECT count(*) FROM {table} t WHERE t.{col} IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {ref_table} r WHERE r.{ref_col} = t.{col})").fetchone()[0]
+        assert orphans == 0, f"{table}.{col} -> {ref_table}.{ref_col}: {orphans} orphans"
