@@ -15,6 +15,7 @@ from workflows.common import (
     LIGHT_RESOURCES,
     Settings,
     auralink_step,
+    forward,
     job_args,
     parameters,
     record_exit_step,
@@ -45,17 +46,15 @@ def add_batch_templates(settings: Settings) -> DAG:
     transcribe = auralink_step(
         settings, "transcribe-batch",
         job_args("transcribe_recordings", batch_size="{{inputs.parameters.batch-size}}", max_batches="1"),
-        inputs=[Parameter(name="batch"), Parameter(name="batch-size")],
+        inputs=[Parameter(name="batch-size")],
         timeout="2h",
     )
     quality = auralink_step(settings, "analyze-call-quality", job_args("analyze_call_quality"))
 
     with DAG(name="process-batches", inputs=[Parameter(name=n) for n in INPUTS], parallelism=PARALLELISM) as dag:
-        selected = select(arguments={n: f"{{{{inputs.parameters.{n}}}}}" for n in INPUTS})
-        batches = transcribe(
-            arguments={"batch": "{{item.batch}}", "batch-size": "{{item.batch_size}}"},
-            with_param=selected.result,
-        )
+        selected = select(arguments=forward(INPUTS, "inputs.parameters"))
+        # Argo names each pod after its item ("transcribe-batch(1:batch:1,batch_size:50)").
+        batches = transcribe(arguments={"batch-size": "{{item.batch_size}}"}, with_param=selected.result)
         selected >> batches
         quality()
     return dag
@@ -72,5 +71,5 @@ def build(settings: Settings) -> WorkflowTemplate:
         record_exit_step(settings, NAME)
         process = add_batch_templates(settings)
         with DAG(name="main"):
-            start() >> process(arguments={n: f"{{{{workflow.parameters.{n}}}}}" for n in INPUTS})
+            start() >> process(arguments=forward(INPUTS, "workflow.parameters"))
     return wt

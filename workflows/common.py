@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from hera.workflows import ConfigMapEnvFrom, Container, Env, Parameter, Resources, RetryStrategy, SecretEnv
+from hera.workflows import ConfigMapEnvFrom, Container, Parameter, Resources, RetryStrategy, SecretEnv
 from hera.workflows.models import (
     Backoff,
     ConfigMapKeySelector,
@@ -75,7 +75,7 @@ def database_env() -> list[SecretEnv]:
     return [SecretEnv(name="DATABASE_URL", secret_name=DATABASE_SECRET[0], secret_key=DATABASE_SECRET[1])]
 
 
-def llm_env() -> list[Env | SecretEnv]:
+def llm_env() -> list[SecretEnv]:
     # optional: without the secret the summarizer uses its offline fallback instead of failing the step.
     return [SecretEnv(name="OPENAI_API_KEY", secret_name=OPENAI_SECRET[0], secret_key=OPENAI_SECRET[1],
                       optional=True)]
@@ -99,7 +99,7 @@ def auralink_step(
     outputs: Sequence | None = None,
     resources: Resources = BATCH_RESOURCES,
     retries: int = 4,
-    extra_env: Sequence[Env | SecretEnv] = (),
+    extra_env: Sequence[SecretEnv] = (),
     synchronization: Synchronization | None = None,
     timeout: str | None = None,
 ) -> Container:
@@ -161,6 +161,11 @@ def workflow_defaults(settings: Settings, template: str, description: str) -> di
         "ttl_strategy": TTLStrategy(seconds_after_success=7 * 86400, seconds_after_failure=14 * 86400),
         "on_exit": "record-exit",
     }
+
+
+def forward(names: Sequence[str], scope: str) -> dict[str, str]:
+    """Arguments passing parameters on by name: ``forward(["a"], "workflow.parameters")`` -> {"a": "{{...a}}"}."""
+    return {name: f"{{{{{scope}.{name}}}}}" for name in names}
 
 
 def parameters(**defaults: str) -> list[Parameter]:

@@ -16,6 +16,7 @@ from workflows.common import (
     LIGHT_RESOURCES,
     Settings,
     auralink_step,
+    forward,
     job_args,
     llm_env,
     llm_semaphore,
@@ -44,18 +45,15 @@ def add_summary_templates(settings: Settings) -> DAG:
     summarize = auralink_step(
         settings, "summarize-worker",
         job_args("summarize_transcripts", batch_size="{{inputs.parameters.batch-size}}"),
-        inputs=[Parameter(name="worker"), Parameter(name="batch-size")],
+        inputs=[Parameter(name="batch-size")],
         resources=SUMMARIZE_RESOURCES,
         extra_env=llm_env(),
         synchronization=llm_semaphore(),
         timeout="3h",
     )
     with DAG(name="summarize", inputs=[Parameter(name=n) for n in INPUTS]) as dag:
-        selected = select(arguments={n: f"{{{{inputs.parameters.{n}}}}}" for n in INPUTS})
-        selected >> summarize(
-            arguments={"worker": "{{item.worker}}", "batch-size": "{{item.batch_size}}"},
-            with_param=selected.result,
-        )
+        selected = select(arguments=forward(INPUTS, "inputs.parameters"))
+        selected >> summarize(arguments={"batch-size": "{{item.batch_size}}"}, with_param=selected.result)
     return dag
 
 
@@ -70,5 +68,5 @@ def build(settings: Settings) -> WorkflowTemplate:
         record_exit_step(settings, NAME)
         summarize = add_summary_templates(settings)
         with DAG(name="main"):
-            start() >> summarize(arguments={n: f"{{{{workflow.parameters.{n}}}}}" for n in INPUTS})
+            start() >> summarize(arguments=forward(INPUTS, "workflow.parameters"))
     return wt
