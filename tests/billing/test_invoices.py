@@ -139,8 +139,9 @@ def test_invoice_numbers_sequential_and_job_idempotent(billing, db):
     for month, now in ((dt.date(2026, 9, 1), utc(2026, 10, 1, 2)), (OCT, CLOSE_OCT)):
         out = run_job("generate_invoices", {"now": now.isoformat(), "draft_current": "false"})
         assert out["status"] == "succeeded"
-    out = run_job("generate_invoices", {"now": utc(2026, 11, 5).isoformat()})   # Oct again, Nov draft
-    assert out["already_finalized"] == 2 and out["invoices_created"] == 2
+    out = run_job("generate_invoices", {"now": utc(2026, 11, 5).isoformat()})   # Oct is done: Nov draft only
+    assert out["months"] == ["2026-11-01"] and out["invoices_created"] == 2
+    assert run_job("generate_invoices", {"month": "2026-10", "now": utc(2026, 11, 5).isoformat()})["already_finalized"] == 2
     again = run_job("generate_invoices", {"now": utc(2026, 11, 6).isoformat()})
     assert again["invoices_created"] == 0 and again["invoices_updated"] == 2
     rows = db.execute("SELECT period_start, invoice_number, status FROM invoices WHERE organization_id = %s "
@@ -176,3 +177,18 @@ def test_cannot_finalize_a_running_month(billing, db):
     org = billing.org("pro")
     with pytest.raises(InvoiceError, match="before the month is over"):
         generate_invoice(db, org, NOV, now=utc(2026, 11, 20), finalize=True)
+
+
+def test_missed_months_are_caught_up_in_order(billing, db):
+    from auralink.jobs import run_job
+
+    org = billing.org("pro")
+    run_job("generate_invoices", {"now": utc(2026, 9, 20).isoformat(), "org": str(org), "month": "2026-09"})
+    # the job did not run again until December: September (a draft), October and November are closed now
+    out = run_job("generate_invoices", {"now": utc(2026, 12, 2).isoformat()})
+    assert out["months"] == ["2026-09-01", "2026-10-01", "2026-11-01", "2026-12-01"]
+    rows = db.execute("SELECT period_start, invoice_number, status, issued_at FROM invoices WHERE organization_id = %s "
+                      "ORDER BY period_start", (org,)).fetchall()
+    assert [(r[0].month, r[1], r[2]) for r in rows] == [(9, 1, "finalized"), (10, 2, "finalized"),
+                                                        (11, 3, "finalized"), (12, 4, "draft")]
+    assert rows[0][3] == utc(2026, 12, 2)       # issued when finalized

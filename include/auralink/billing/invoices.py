@@ -268,7 +268,8 @@ def generate_invoice(conn: psycopg.Connection, org: uuid.UUID | str, month: dt.d
                  ln.amount_usd, Jsonb(ln.metadata)))
         status = "draft"
         if finalize:
-            conn.execute("UPDATE invoices SET status = 'finalized', finalized_at = %s WHERE id = %s", (now, invoice_id))
+            conn.execute("UPDATE invoices SET status = 'finalized', finalized_at = %s, issued_at = %s WHERE id = %s",
+                         (now, now, invoice_id))
             status = "finalized"
     return InvoiceResult(org, month, outcome, invoice_id, number, status, subtotal, lines, unbilled)
 
