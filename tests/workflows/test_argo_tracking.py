@@ -94,6 +94,16 @@ def test_bad_input_is_one_clear_error_and_records_nothing(db, capsys, change, me
     assert rows(db) == []
 
 
+def test_parameters_in_every_shape_argo_may_send():
+    from auralink.argo.tracking import parse_parameters
+
+    assert parse_parameters('[{"name": "a", "value": "1"}, {"name": "b", "value": ""}]') == {"a": "1", "b": ""}
+    assert parse_parameters("null") == {} and parse_parameters("") == {} and parse_parameters(None) == {}
+    assert parse_parameters("{{workflow.parameters.json}}") == {}
+    with pytest.raises(ValueError, match="list of"):
+        parse_parameters('[1, 2]')
+
+
 def test_failures_summary_handles_what_argo_sends():
     from auralink.argo.tracking import summarize_failures
 

@@ -137,6 +137,8 @@ def parse_parameters(text: str | None) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError:
         raise ValueError(f"workflow parameters are not JSON: {text[:200]!r}") from None
+    if value is None:
+        return {}
     if isinstance(value, dict):
         return value
     if isinstance(value, list):
