@@ -27,7 +27,7 @@ def test_broken_rows_block_the_run(seeded_url, seeded_db):
     # A nine-day call: the schema allows any non-negative duration, the gate knows better.
     seeded_db.execute("""UPDATE calls SET duration_seconds = 777600, ended_at = started_at + interval '9 days'
                          WHERE id = (SELECT id FROM calls ORDER BY started_at DESC LIMIT 1)""")
-    with pytest.raises(JobFailed, match="calls.duration_seconds ExpectColumnValuesToBeBetween"):
+    with pytest.raises(JobFailed, match="calls.duration_seconds expect_column_values_to_be_between"):
         run_job("check_source_quality")
     status = seeded_db.execute("SELECT status FROM job_runs WHERE job_name = 'check_source_quality'").fetchone()[0]
     assert status == "failed"
