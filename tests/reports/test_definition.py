@@ -75,3 +75,9 @@ def test_cli_validate_reports_the_error(tmp_path, capsys):
     assert "valid (calls: sum_call_minutes by day)" in capsys.readouterr().out
     assert main(["reports", "validate", str(bad)]) == 1
     assert "raw SQL is not accepted" in capsys.readouterr().err
+
+
+def test_chart_title_is_optional_and_checked():
+    assert validate({**EXAMPLE, "chart": {"type": "bar", "title": "Minutes"}}).chart_title == "Minutes"
+    with pytest.raises(ReportDefinitionError, match="chart.title"):
+        validate({**EXAMPLE, "chart": {"type": "bar", "title": 7}})

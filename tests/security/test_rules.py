@@ -169,3 +169,12 @@ def test_thresholds_come_from_the_environment(audit, db, monkeypatch):
     monkeypatch.setenv("AURALINK_SECURITY_MASS_EXPORT_THRESHOLD", "many")
     with pytest.raises(ValueError, match="AURALINK_SECURITY_MASS_EXPORT_THRESHOLD"):
         SecuritySettings.from_env()
+
+
+def test_unknown_org_time_zone_falls_back_to_utc(audit, db):
+    db.execute("UPDATE organizations SET timezone = 'Mars/Olympus_Mons' WHERE id = %s", (audit.org,))
+    audit.event("admin", "api_key.created", dt.datetime(2026, 11, 10, 3, 0, tzinfo=dt.UTC))    # Tue 03:00 UTC
+    audit.event("admin", "api_key.created", dt.datetime(2026, 11, 10, 12, 0, tzinfo=dt.UTC))   # Tue 12:00 UTC
+    run(db)
+    [ev] = audit.events("api_key_after_hours")
+    assert ev["evidence"]["timezone"] == "UTC"

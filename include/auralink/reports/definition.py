@@ -144,6 +144,7 @@ class ReportDefinition:
     chart: str
     limit: int
     title: str | None = None
+    chart_title: str | None = None
 
     def date_range(self, today: dt.date) -> tuple[dt.date, dt.date]:
         """[first, last] local dates covered when run on ``today`` (last_days means the N days before today)."""
@@ -241,6 +242,9 @@ def validate(raw: Any) -> ReportDefinition:
     if not isinstance(chart_raw, dict) or set(chart_raw) - {"type", "title"}:
         raise _fail("chart", "must be an object like {\"type\": \"line\"}")
     chart = _name(chart_raw.get("type", "none"), "chart.type")
+    chart_title = chart_raw.get("title")
+    if chart_title is not None and (not isinstance(chart_title, str) or len(chart_title) > 200):
+        raise _fail("chart.title", "must be a string of at most 200 characters")
     if chart not in CHART_TYPES:
         raise _fail("chart.type", f"{chart!r} is not allowed; allowed: {_allowed(CHART_TYPES)}")
 
@@ -251,7 +255,7 @@ def validate(raw: Any) -> ReportDefinition:
     if title is not None and (not isinstance(title, str) or len(title) > 200):
         raise _fail("title", "must be a string of at most 200 characters")
     return ReportDefinition(src.name, tuple(metrics), tuple(dims), tuple(filters), last_days, start, end, chart,
-                            limit, title)
+                            limit, title, chart_title)
 
 
 def _filter(f: Any, path: str, src: Source) -> Filter:

@@ -98,7 +98,7 @@ def _series(data: ReportData) -> dict[str, list[Any]]:
     return out
 
 
-def render_pdf(data: ReportData, meta: dict[str, Any], chart: str) -> bytes:
+def render_pdf(data: ReportData, meta: dict[str, Any], chart: str, chart_title: str | None = None) -> bytes:
     from xml.sax.saxutils import escape
 
     from reportlab.lib import colors
@@ -118,7 +118,7 @@ def render_pdf(data: ReportData, meta: dict[str, Any], chart: str) -> bytes:
                          f"scheduled for {meta.get('scheduled_for', '')}"), styles["Normal"]),
         Spacer(1, 0.4 * cm),
     ]
-    png = render_chart_png(data, chart, title)
+    png = render_chart_png(data, chart, chart_title or title)
     if png:
         width = doc.width
         story += [Image(io.BytesIO(png), width=width, height=width / 2), Spacer(1, 0.4 * cm)]

@@ -96,7 +96,7 @@ def generate_report(conn: psycopg.Connection, report: dict[str, Any], scheduled_
     outputs = {}
     for fmt in formats:
         payload = (render_csv(data) if fmt == "csv" else render_json(data, meta) if fmt == "json"
-                   else render_pdf(data, meta, defn.chart))
+                   else render_pdf(data, meta, defn.chart, defn.chart_title))
         outputs[fmt] = store(f"{stem}.{fmt}", payload)
     return outputs, len(data.rows)
 

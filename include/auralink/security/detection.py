@@ -227,9 +227,15 @@ def rule_admin_new_location(conn, win: Window, s: SecuritySettings) -> list[Find
 
 def rule_api_key_after_hours(conn, win: Window, s: SecuritySettings) -> list[Finding]:
     rows = conn.cursor(row_factory=dict_row).execute(
-        """SELECT a.id, a.organization_id, a.actor_user_id, a.actor_email, host(a.ip_address) AS ip, a.occurred_at,
+        """WITH o AS (   -- an unknown zone name falls back to UTC instead of failing the rule
+               SELECT og.id, CASE WHEN EXISTS (SELECT 1 FROM pg_timezone_names n WHERE n.name = og.timezone)
+                                  THEN og.timezone ELSE 'UTC' END AS timezone
+               FROM organizations og
+               WHERE og.id IN (SELECT DISTINCT organization_id FROM audit_logs
+                               WHERE occurred_at >= %(since)s AND occurred_at < %(until)s AND action = ANY(%(actions)s)))
+           SELECT a.id, a.organization_id, a.actor_user_id, a.actor_email, host(a.ip_address) AS ip, a.occurred_at,
                   a.resource_id, o.timezone, (a.occurred_at AT TIME ZONE o.timezone) AS local_time
-           FROM audit_logs a JOIN organizations o ON o.id = a.organization_id
+           FROM audit_logs a JOIN o ON o.id = a.organization_id
            WHERE a.occurred_at >= %(since)s AND a.occurred_at < %(until)s AND a.action = ANY(%(actions)s)
              AND a.outcome = 'success'
              AND (extract(isodow FROM a.occurred_at AT TIME ZONE o.timezone)::int <> ALL(%(days)s)
