@@ -77,6 +77,9 @@ def generate(url: str, rows: int, users: int, orgs: int) -> None:
                 "  '2026-01-01'::timestamptz + ((g::bigint * %(span)s) / %(rows)s) * interval '1 second'"
                 " FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) g",
                 {"users": users, "orgs": orgs, "span": span, "rows": rows, "lo": lo, "hi": hi})
+        # One organization is under a litigation hold: its rows go to audit_logs_held, not to the files.
+        c.execute("INSERT INTO legal_holds (organization_id, scope, reason, placed_by) VALUES (md5('o3')::uuid,"
+                  " 'organization', 'Bench litigation hold', 'bench')")
         c.execute("ANALYZE audit_logs")
         print(f"  generated {rows:,} audit rows in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -125,8 +128,15 @@ def main() -> None:
             assert out["completed"] == 1, out
             figures["erasure"] = secs
             out, secs = timed("archive 3 monthly partitions (90 days)", run_job, "archive_audit_logs", {"as_of": AS_OF})
-            assert out["rows_archived"] == args.rows, out
+            held = c.execute("SELECT count(*) FROM audit_logs_held").fetchone()[0]
+            assert out["rows_archived"] + held == args.rows, out
+            print(f"    {held:,} rows under the hold moved to audit_logs_held")
             figures["archive"] = secs
+            steps: dict[str, float] = {}
+            for r in out["results"]:
+                for k, v in (r.get("seconds") or {}).items():
+                    steps[k] = steps.get(k, 0.0) + v
+            print("    by step: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
             arch = c.execute("SELECT sum(row_count)::bigint, sum(file_bytes)::bigint FROM audit_log_archives WHERE status = 'dropped'").fetchone()
             print(f"\n  archived rows {arch[0]:,}, archive files {arch[1] / 1e6:,.1f} MB "
                   f"({arch[1] / arch[0]:.1f} bytes/row gzip)")

@@ -73,6 +73,20 @@ def _copy_sql(partition: str) -> str:
     return f'COPY (SELECT {_COLS} FROM "{partition}" ORDER BY id, occurred_at) TO STDOUT WITH (FORMAT csv, HEADER true)'
 
 
+def _copy_blocks(conn: psycopg.Connection, name: str, block: int = 1 << 20):
+    """The partition's COPY text in ~1 MB blocks (the server sends a message per row; hashing and
+    compressing row by row costs more than the COPY itself)."""
+    buf = bytearray()
+    with conn.cursor().copy(_copy_sql(name)) as copy:
+        for chunk in copy:
+            buf += chunk
+            if len(buf) >= block:
+                yield bytes(buf)
+                buf.clear()
+    if buf:
+        yield bytes(buf)
+
+
 @dataclass
 class PartitionResult:
     partition: str
@@ -81,6 +95,7 @@ class PartitionResult:
     held_rows: int = 0
     location: str | None = None
     note: str = ""
+    seconds: dict[str, float] | None = None
 
 
 def candidate_partitions(conn: psycopg.Connection, cutoff: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime]]:
@@ -136,20 +151,28 @@ def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.dateti
     conn.execute(
         "INSERT INTO audit_log_archives (partition_name, range_start, range_end) VALUES (%s, %s, %s) "
         "ON CONFLICT (partition_name) DO UPDATE SET updated_at = now()", (name, start, end))
-    held = _move_held_rows(ctx, conn, name)
+    seconds: dict[str, float] = {}
+
+    def step(label: str, fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        seconds[label] = round(seconds.get(label, 0.0) + time.perf_counter() - t0, 3)
+        return out
+
+    held = step("move_held", _move_held_rows, ctx, conn, name)
     _pause_point("after_held_moved")
     for _attempt in range(3):
         state = _state(conn, name)
         if state["status"] in ("pending",) or not (state["location"] and storage.exists(state["location"])):
-            _write_archive(conn, name)
+            step("write", _write_archive, conn, name)
             _pause_point("after_written")
             state = _state(conn, name)
         if state["status"] == "written":
-            _verify_archive(conn, name, state)
+            step("verify", _verify_archive, conn, name, state)
             _pause_point("after_verified")
             state = _state(conn, name)
-        if state["status"] == "verified" and _drop_if_unchanged(conn, name, state):
-            return PartitionResult(name, "dropped", state["row_count"], held, state["location"])
+        if state["status"] == "verified" and step("recheck_and_drop", _drop_if_unchanged, conn, name, state):
+            return PartitionResult(name, "dropped", state["row_count"], held, state["location"], seconds=seconds)
     raise ArchiveMismatch(f"{name} kept changing while being archived; left attached, will retry next run")
 
 
@@ -209,14 +232,12 @@ def _write_archive(conn: psycopg.Connection, name: str) -> None:
         with storage.atomic_writer(location) as raw:
             with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz:
                 first = True
-                with conn.cursor().copy(_copy_sql(name)) as copy:
-                    for chunk in copy:
-                        data = bytes(chunk)
-                        content.update(data)
-                        gz.write(data)
-                        if first:
-                            first = False
-                            _pause_point("mid_write")
+                for data in _copy_blocks(conn, name):
+                    content.update(data)
+                    gz.write(data)
+                    if first:
+                        first = False
+                        _pause_point("mid_write")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -290,9 +311,8 @@ def _verify_archive(conn: psycopg.Connection, name: str, state: dict[str, Any]) 
 
 def _table_digest(conn: psycopg.Connection, name: str) -> str:
     content = hashlib.sha256()
-    with conn.cursor().copy(_copy_sql(name)) as copy:
-        for chunk in copy:
-            content.update(bytes(chunk))
+    for data in _copy_blocks(conn, name):
+        content.update(data)
     return content.hexdigest()
 
 

@@ -17,9 +17,14 @@ HOLD_SQL = "legal_hold_applies({org}, {user}, {rtype}, {rid})"
 REASON_SQL = "legal_hold_reasons({org}, {user}, {rtype}, {rid})"
 
 
+# Evaluated once per statement (an uncorrelated InitPlan): with no active hold at all, a bulk path
+# skips the per-row check instead of calling it for millions of rows that cannot be held.
+ANY_ACTIVE_HOLD_SQL = "EXISTS (SELECT 1 FROM legal_holds WHERE released_at IS NULL)"
+
+
 def held_predicate(org: str, user: str = "NULL::uuid", rtype: str = "NULL::text", rid: str = "NULL::text") -> str:
     """SQL that is true when a row is under hold (the one check, with the row's columns)."""
-    return HOLD_SQL.format(org=org, user=user, rtype=rtype, rid=rid)
+    return f"({ANY_ACTIVE_HOLD_SQL} AND {HOLD_SQL.format(org=org, user=user, rtype=rtype, rid=rid)})"
 
 
 def reason_expression(org: str, user: str = "NULL::uuid", rtype: str = "NULL::text", rid: str = "NULL::text") -> str:
