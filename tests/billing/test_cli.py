@@ -27,3 +27,13 @@ def test_ingest_then_invoice(billing, db, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["total_usd"] == "51.00"
     assert main(["billing", "invoice", "--org", str(org), "--month", "2026-13"]) == 2
     assert "not a month" in capsys.readouterr().err
+
+
+def test_cli_errors_are_one_line(db, capsys):
+    assert main(["billing", "invoice", "--org", "not-a-uuid", "--month", "2026-10"]) == 2
+    assert "--org must be an organization id" in capsys.readouterr().err
+    ghost = "00000000-0000-0000-0000-000000000001"
+    assert main(["billing", "invoice", "--org", ghost, "--month", "2026-10"]) == 1
+    assert "unknown organization" in capsys.readouterr().err
+    assert main(["billing", "costs", "--org", ghost, "--month", "2026-10"]) == 1
+    assert "unknown organization" in capsys.readouterr().err

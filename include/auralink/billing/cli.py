@@ -6,35 +6,49 @@ import argparse
 import contextlib
 import json
 import sys
+import uuid
+
+
+def _org(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ValueError(f"--org must be an organization id (uuid), got {text!r}") from None
 
 
 def _invoice(args: argparse.Namespace) -> int:
-    from auralink.billing.invoices import generate_invoice, invoice_document, parse_month
+    from auralink.billing.invoices import InvoiceError, generate_invoice, invoice_document, parse_month
+    from auralink.cli import CliError
     from auralink.db.connection import connect
 
-    month = parse_month(args.month)
+    month, org = parse_month(args.month), _org(args.org)
     with connect(autocommit=True) as conn:
         if not args.show_only:
-            finalize = True if args.finalize else None
-            generate_invoice(conn, args.org, month, finalize=finalize)
-        doc = invoice_document(conn, args.org, month)
+            try:
+                generate_invoice(conn, org, month, finalize=True if args.finalize else None)
+            except InvoiceError as exc:
+                raise CliError(str(exc)) from None
+        doc = invoice_document(conn, org, month)
     if doc is None:
-        from auralink.cli import CliError
-
-        raise CliError(f"no invoice for organization {args.org} and {month:%Y-%m}")
+        raise CliError(f"no invoice for organization {org} and {month:%Y-%m}")
     print(json.dumps(doc, indent=2, default=str))
     return 0
 
 
 def _costs(args: argparse.Namespace) -> int:
+    import psycopg
     from psycopg.rows import dict_row
 
     from auralink.billing.invoices import parse_month
+    from auralink.cli import CliError
     from auralink.db.connection import connect
 
     with connect() as conn:
-        row = conn.cursor(row_factory=dict_row).execute(
-            "SELECT * FROM calculate_monthly_costs(%s, %s)", (args.org, parse_month(args.month))).fetchone()
+        try:
+            row = conn.cursor(row_factory=dict_row).execute(
+                "SELECT * FROM calculate_monthly_costs(%s, %s)", (_org(args.org), parse_month(args.month))).fetchone()
+        except psycopg.errors.NoDataFound as exc:
+            raise CliError(str(exc).splitlines()[0]) from None
     print(json.dumps(row, indent=2, default=str))
     return 0
 
