@@ -154,3 +154,17 @@ def test_killed_run_loses_nothing_and_rerun_completes(step, db_url, tmp_path):
         held = c.execute("SELECT count(*) FROM audit_logs_held").fetchone()[0]
         assert held == 12  # every 5th row of the two old months belongs to the held organization
         assert not list(arch.rglob("*.partial")) or step == "mid_write"
+
+
+def test_archive_location_can_be_any_fsspec_url(db_url, tmp_path, monkeypatch):
+    import fsspec
+
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", "memory://auralink-test/archives")
+    build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=7)
+    result = run_job("archive_audit_logs", {"as_of": AS_OF})
+    assert result["rows_archived"] == 7
+    fs = fsspec.filesystem("memory")
+    with fs.open("/auralink-test/archives/audit_logs/audit_logs_p202605.csv.gz", "rb") as fh:
+        lines = gzip.decompress(fh.read()).decode().splitlines()
+    assert len(lines) == 8 and lines[0].startswith("id,organization_id")
+    assert not fs.glob("/auralink-test/archives/**/*.partial")

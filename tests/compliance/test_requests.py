@@ -38,6 +38,7 @@ def _export(db, world, fmt):
 
 def test_json_export_has_everything_and_a_manifest(world, db, tmp_path, monkeypatch):
     monkeypatch.setenv("AURALINK_EXPORT_URL", str(tmp_path / "exports"))
+    db.execute("SELECT archive_old_audit_logs(interval '150 days')")  # May/June events now in audit_logs_archive
     doc = json.loads(_export(db, world, "json"))
     data, manifest = doc["data"], doc["manifest"]
     assert data["profile"][0]["email"] == world.alice_email and data["profile"][0]["phone"] == world.alice_phone

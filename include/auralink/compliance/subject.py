@@ -82,7 +82,11 @@ SECTIONS: list[tuple[str, str]] = [
                      "FROM (SELECT * FROM audit_logs UNION ALL "
                      "      SELECT id, organization_id, actor_user_id, actor_email, actor_type, action, resource_type, "
                      "             resource_id, severity, outcome, ip_address, user_agent, country, request_metadata, "
-                     "             response_metadata, old_values, new_values, occurred_at FROM audit_logs_held) a "
+                     "             response_metadata, old_values, new_values, occurred_at FROM audit_logs_held "
+                     "      UNION ALL "
+                     "      SELECT id, organization_id, actor_user_id, actor_email, actor_type, action, resource_type, "
+                     "             resource_id, severity, outcome, ip_address, user_agent, country, request_metadata, "
+                     "             response_metadata, old_values, new_values, occurred_at FROM audit_logs_archive) a "
                      "WHERE (actor_user_id = %(u)s OR resource_id = %(u)s::text OR lower(actor_email) = lower(%(email)s)) "
                      "AND (%(org)s::uuid IS NULL OR organization_id = %(org)s) ORDER BY occurred_at"),
     ("security_events", "SELECT organization_id, rule, severity, description, status, first_seen_at, last_seen_at "
