@@ -90,7 +90,7 @@ def test_pocketsphinx_on_espeak_speech_within_wer_bound(speech_dir):
         refs.append(reference)
         hyps.append(t.text)
     wer = word_error_rate(" ".join(refs), " ".join(hyps))
-    # pocketsphinx manages ~50-60 % on espeak-ng's robotic voice; the bound catches a broken pipeline
+    # pocketsphinx manages only ~70-85 % on espeak-ng's robotic voice; the bound catches a broken pipeline
     # (wrong sample rate or byte order gives ~100 %), not small accuracy changes.
     print(f"pocketsphinx WER {wer:.2f}")
     assert wer < 0.85, (wer, hyps)

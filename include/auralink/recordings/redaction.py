@@ -44,7 +44,12 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+_DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
+
+
 def _classify(candidate: str) -> str | None:
+    if _DATE.match(candidate.strip()):
+        return None  # 2026-11-20, 20.11.2026: dates, not phone numbers
     digits = re.sub(r"\D", "", candidate)
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return "CARD"
