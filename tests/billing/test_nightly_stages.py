@@ -22,6 +22,8 @@ def test_jobs_registered_in_their_stages():
 
 def test_nightly_twice_on_seed(seeded_db, tmp_path, monkeypatch):
     monkeypatch.setenv("AURALINK_REPORTS_URL", str(tmp_path / "reports"))
+    # the seed ends 2026-11-20; the first detection run must reach back to it whatever today is
+    monkeypatch.setenv("AURALINK_SECURITY_INITIAL_LOOKBACK_DAYS", "36500")
     order = [j.name for j in nightly_jobs() if j.name in MINE]
     for name in order:
         out = run_job(name)
