@@ -16,7 +16,7 @@ SENTENCES = [
     "please call me back tomorrow morning",
 ]
 
-T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 
 
 def synthesize(text: str, out: Path, *, speed: int = 125, voice: str = "en-us") -> Path:

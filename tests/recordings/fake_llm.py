@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 SCENARIOS = ("success", "ratelimited", "broken", "slow", "garbled", "badbody", "badsentiment")
 GOOD_REPLY = {"summary": "The caller asked about the budget report.", "action_items": ["Send the report"],
@@ -75,7 +76,7 @@ class FakeLLM:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
-    def __enter__(self) -> FakeLLM:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from auralink.cli import main
+
 from tests.recordings.conftest import new_call, new_org, new_recording
 
 

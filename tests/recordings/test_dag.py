@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from auralink.recordings.orchestration import TRANSCRIPTION_POOL
 
 pytestmark = pytest.mark.slow

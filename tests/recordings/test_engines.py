@@ -7,11 +7,16 @@ import time
 from dataclasses import asdict
 
 import pytest
-
 from auralink.recordings import audio
-from auralink.recordings.engines import (EngineUnavailable, PocketsphinxEngine, WhisperEngine,
-                                         bundled_faster_whisper_model, select_engine)
+from auralink.recordings.engines import (
+    EngineUnavailable,
+    PocketsphinxEngine,
+    WhisperEngine,
+    bundled_faster_whisper_model,
+    select_engine,
+)
 from auralink.recordings.wer import word_error_rate
+
 from tests.recordings.conftest import SENTENCES
 
 

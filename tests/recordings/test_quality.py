@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from auralink.jobs import run_job
 from auralink.quality.mos import mos_from_network, quality_bucket
 from auralink.recordings.quality import Sample, analyze, sustained
+
 from tests.recordings.conftest import T0, new_call, new_org
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from auralink.jobs import JobFailed, run_job  # noqa: F401
 from auralink.pricing import price_for
 from auralink.recordings.summarize import ExtractiveSummarizer, SummaryFailed, parse_summary_json
+
 from tests.recordings.conftest import new_org, new_transcription
 from tests.recordings.fake_llm import SCENARIOS, FakeLLM
 
@@ -72,8 +72,8 @@ def test_each_failure_mode_is_a_clear_per_item_outcome(db, llm):
 
 
 def test_bad_key_fails_the_whole_job(db, monkeypatch):
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Deny(BaseHTTPRequestHandler):
         def log_message(self, *a):

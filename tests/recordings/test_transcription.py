@@ -6,10 +6,10 @@ import threading
 import time
 
 import pytest
-
 from auralink.jobs import run_job
 from auralink.recordings import transcribe
 from auralink.recordings.engines import Transcript
+
 from tests.recordings.conftest import new_call, new_org, new_recording
 
 
@@ -143,3 +143,25 @@ def transcribe_connect(url):
     from auralink.db.connection import connect
 
     return connect(url)
+
+
+def test_remote_opus_recording_is_fetched_and_decoded_with_ffmpeg(db, speech_dir, tmp_path):
+    import subprocess
+
+    import fsspec
+
+    from auralink.recordings import audio
+
+    ogg = tmp_path / "call.ogg"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(speech_dir / "s0.wav"), "-c:a", "libopus",
+                    "-b:a", "24k", str(ogg)], check=True)
+    wav_seconds = audio.duration_seconds(audio.decode(speech_dir / "s0.wav"))
+    assert audio.duration_seconds(audio.decode(ogg)) == pytest.approx(wav_seconds, abs=0.1)
+
+    fsspec.filesystem("memory").pipe("/recordings/call.ogg", ogg.read_bytes())
+    org = new_org(db)
+    rec = new_recording(db, org, new_call(db, org), "memory://recordings/call.ogg")
+    assert run_job("transcribe_recordings")["transcribed"] == 1
+    text, seconds = db.execute("SELECT text, audio_seconds FROM transcriptions WHERE recording_id = %s",
+                               (rec,)).fetchone()
+    assert text and float(seconds) == pytest.approx(wav_seconds, abs=0.1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 
 def _error(msg: str):
@@ -66,7 +67,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             return 0
         try:
             engine = select_engine(args.engine)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - engine unavailable: hand the claim back, one-line error
             transcribe.release(conn, [rec.id])
             raise _error(str(exc)) from None
         try:
@@ -74,7 +75,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         except BaseException:
             transcribe.release(conn, [rec.id])
             raise
-    result = {"recording_id": rec.id, "status": outcome.status, "reason": outcome.reason}
+    result: dict[str, Any] = {"recording_id": rec.id, "status": outcome.status, "reason": outcome.reason}
     if outcome.transcript is not None:
         t = outcome.transcript
         result.update(engine=t.engine, model=t.model, language=t.language, audio_seconds=round(t.audio_seconds, 3),

@@ -34,8 +34,9 @@ def log_failed_items(run_id: int, limit: int = 200) -> int:
     with connect(autocommit=True) as conn:
         rows = conn.execute("SELECT item_type, item_id, reason FROM job_run_items WHERE job_run_id = %s "
                             "AND outcome = 'failed' ORDER BY id LIMIT %s", (run_id, limit)).fetchall()
-        total = conn.execute("SELECT count(*) FROM job_run_items WHERE job_run_id = %s AND outcome = 'failed'",
-                             (run_id,)).fetchone()[0]
+        counted = conn.execute("SELECT count(*) FROM job_run_items WHERE job_run_id = %s AND outcome = 'failed'",
+                               (run_id,)).fetchone()
+    total = int(counted[0]) if counted else 0
     for item_type, item_id, reason in rows:
         log.warning("FAILED %s %s: %s", item_type, item_id, reason)
     if total > len(rows):

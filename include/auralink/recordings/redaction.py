@@ -53,10 +53,10 @@ def _classify(candidate: str) -> str | None:
     digits = re.sub(r"\D", "", candidate)
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return "CARD"
-    if 7 <= len(digits) <= 15:
-        # Plain long digit runs without separators or "+" are ids more often than phones.
-        if candidate.startswith("+") or re.search(r"[\s().-]", candidate.strip()) or len(digits) in (10, 11):
-            return "PHONE"
+    # Plain long digit runs without separators or "+" are ids more often than phones.
+    if 7 <= len(digits) <= 15 and (candidate.startswith("+") or re.search(r"[\s().-]", candidate.strip())
+                                   or len(digits) in (10, 11)):
+        return "PHONE"
     return None
 
 

@@ -61,7 +61,7 @@ def _storage_options() -> dict:
     except ValueError:
         raise ValueError("AURALINK_STORAGE_OPTIONS must be a JSON object") from None
     if not isinstance(options, dict):
-        raise ValueError("AURALINK_STORAGE_OPTIONS must be a JSON object")
+        raise ValueError("AURALINK_STORAGE_OPTIONS must be a JSON object")  # noqa: TRY004 - a config error
     return options
 
 

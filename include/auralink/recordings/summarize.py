@@ -111,8 +111,8 @@ class LLMSummarizer:
         self.api_key = api_key or config.env("OPENAI_API_KEY") or ("unused" if self.base_url else None)
         if not self.api_key:
             raise SummarizerMisconfigured("no OPENAI_API_KEY and no AURALINK_OPENAI_BASE_URL: nothing to call")
-        self.model = model or config.env("AURALINK_SUMMARY_MODEL", "gpt-4o-mini")
-        self.provider = provider or config.env("AURALINK_SUMMARY_PROVIDER", "openai")
+        self.model: str = model or config.env("AURALINK_SUMMARY_MODEL") or "gpt-4o-mini"
+        self.provider: str = provider or config.env("AURALINK_SUMMARY_PROVIDER") or "openai"
         self.timeout = timeout if timeout is not None else float(config.env("AURALINK_SUMMARY_TIMEOUT_SECONDS") or 60)
         self.max_retries = max_retries if max_retries is not None else int(config.env("AURALINK_SUMMARY_MAX_RETRIES") or 2)
         self.max_chars = int(config.env("AURALINK_SUMMARY_MAX_CHARS") or 24000)

@@ -74,11 +74,12 @@ def retry_after() -> dt.timedelta:
 
 def _params(not_failed_since: dt.datetime | None = None) -> dict[str, Any]:
     return {"max_attempts": MAX_ATTEMPTS, "stale": STALE_CLAIM, "retry_after": retry_after(),
-            "not_failed_since": not_failed_since or dt.datetime.now(dt.timezone.utc)}
+            "not_failed_since": not_failed_since or dt.datetime.now(dt.UTC)}
 
 
 def count_claimable(conn: psycopg.Connection) -> int:
-    return conn.execute(f"SELECT count(*) FROM call_recordings r WHERE {_CLAIMABLE}", _params()).fetchone()[0]
+    row = conn.execute(f"SELECT count(*) FROM call_recordings r WHERE {_CLAIMABLE}", _params()).fetchone()
+    return int(row[0]) if row else 0
 
 
 def pending_batches(conn: psycopg.Connection, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -136,7 +137,7 @@ def claim_one(conn: psycopg.Connection, recording_id: str, *, claimed_by: str, f
             raise LookupError(f"recording {recording_id} was deleted")
         if status == "transcribed" and not force:
             return None
-        if status == "processing" and claimed_at and claimed_at > dt.datetime.now(dt.timezone.utc) - STALE_CLAIM \
+        if status == "processing" and claimed_at and claimed_at > dt.datetime.now(dt.UTC) - STALE_CLAIM \
                 and not force:
             raise RuntimeError(f"recording {recording_id} is being processed by another worker")
         conn.execute("UPDATE call_recordings SET status = 'processing', claimed_at = now(), claimed_by = %s "
@@ -160,7 +161,7 @@ def store_transcript(conn: psycopg.Connection, rec: Recording, transcript: Trans
     redacted = redact(transcript.text)
     cost, meta = _stt_cost(transcript)
     with conn.transaction():
-        transcription_id = conn.execute(
+        inserted = conn.execute(
             """
             INSERT INTO transcriptions (recording_id, call_id, organization_id, engine, model, language, text,
                                         redacted_text, segments, audio_seconds, processing_seconds)
@@ -175,7 +176,9 @@ def store_transcript(conn: psycopg.Connection, rec: Recording, transcript: Trans
             (rec.id, rec.call_id, rec.organization_id, transcript.engine, transcript.model, transcript.language,
              transcript.text, redacted.text, Jsonb(transcript.segments), round(transcript.audio_seconds, 3),
              round(transcript.processing_seconds, 3)),
-        ).fetchone()[0]
+        ).fetchone()
+        assert inserted is not None  # INSERT ... RETURNING always returns the row
+        transcription_id = int(inserted[0])
         conn.execute(
             """
             INSERT INTO ai_usage (organization_id, call_id, feature, provider, model, unit_type, units, cost_usd,
@@ -238,7 +241,7 @@ def process(conn: psycopg.Connection, engine: Engine, rec: Recording, *, audio_p
         transcript = transcribe_file(engine, path)
     except storage.RecordingFileError as exc:
         return _failed(conn, rec, str(exc))
-    except Exception as exc:  # noqa: BLE001 - an engine crash on one file must not stop the batch
+    except Exception as exc:
         log.exception("transcribing recording %s failed", rec.id)
         return _failed(conn, rec, f"transcription error: {exc.__class__.__name__}: {exc}")
     finally:
@@ -261,9 +264,9 @@ def run_batches(url: str, *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: 
         raise ValueError("batch_size and max_batches must be at least 1")
     from auralink.db.connection import connect
 
-    started_at = dt.datetime.now(dt.timezone.utc)
+    started_at = dt.datetime.now(dt.UTC)
     by = worker_id()
-    stats = {"claimed": 0, "transcribed": 0, "failed": 0, "audio_seconds": 0.0, "engine": None, "model": None}
+    stats: dict[str, Any] = {"claimed": 0, "transcribed": 0, "failed": 0, "audio_seconds": 0.0, "engine": None, "model": None}
     with connect(url, application_name="auralink:transcribe") as conn:
         for _ in range(max_batches):
             batch = claim_batch(conn, batch_size, claimed_by=by, not_failed_since=started_at)
