@@ -34,6 +34,7 @@ class StepRun:
     exit_code: int
     stdout: str
     stderr: str
+    seconds: float = 0.0
 
 
 @dataclass
@@ -202,8 +203,11 @@ class LocalArgo:
 
     @staticmethod
     def _invoke(template: str, args: list[str], env: dict[str, str | None]) -> StepRun:
+        import time
+
         from auralink.cli import main
 
+        started = time.monotonic()
         saved = {k: os.environ.get(k) for k in env}
         out, err = io.StringIO(), io.StringIO()
         try:
@@ -223,4 +227,5 @@ class LocalArgo:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        return StepRun(template=template, args=args, exit_code=code, stdout=out.getvalue(), stderr=err.getvalue())
+        return StepRun(template=template, args=args, exit_code=code, stdout=out.getvalue(), stderr=err.getvalue(),
+                       seconds=time.monotonic() - started)

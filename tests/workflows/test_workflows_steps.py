@@ -188,20 +188,36 @@ def test_summarization_workers_drain_the_queue_once(db, calls, secrets, tmp_path
     assert again.by_template("summarize-worker") == []
 
 
+@pytest.fixture
+def seeded_secrets(seeded_url, monkeypatch) -> dict[tuple[str, str], str]:
+    import os
+
+    monkeypatch.delenv("AURALINK_SUMMARIZER", raising=False)
+    return {("auralink-db", "url"): seeded_url, ("auralink-secret-key", "key"): os.environ["AURALINK_SECRET_KEY"]}
+
+
 @pytest.mark.slow
-def test_nightly(db, calls, secrets, tmp_path):
+def test_nightly(seeded_db, seeded_secrets, tmp_path):
+    """The whole night on the small deterministic seed (the data quality gates need real-looking data)."""
     doc = load("nightly.yaml")
-    run = LocalArgo(doc, secrets=secrets, workdir=tmp_path).execute()
+    # Speech-to-text dominates the time: keep 10 recordings' audio, the rest is gone (as after retention).
+    seeded_db.execute("UPDATE call_recordings SET status = 'deleted', deleted_at = now() WHERE id NOT IN "
+                      "(SELECT id FROM call_recordings WHERE status = 'pending' ORDER BY created_at, id LIMIT 10)")
+    pending = seeded_db.execute("SELECT count(*) FROM call_recordings WHERE status = 'pending'").fetchone()[0]
+    run = LocalArgo(doc, secrets=seeded_secrets, workdir=tmp_path,
+                    parameters={"batch-size": "5", "max-batches": "2", "summary-batch-size": "5"}).execute()
     assert_every_container_ran(run, doc)
-    failed = [(s.template, s.stderr[-500:]) for s in run.steps if s.exit_code]
-    assert run.status == "Succeeded", failed
-    assert db.execute("SELECT count(*) FROM transcriptions").fetchone()[0] == 3
-    assert db.execute("SELECT count(*) FROM call_summaries").fetchone()[0] == 3
-    pipeline_jobs = {j for (j,) in db.execute("SELECT DISTINCT job_name FROM job_runs WHERE triggered_by = 'argo'")}
+    failed_jobs = seeded_db.execute("SELECT job_name, error FROM job_runs WHERE status = 'failed'").fetchall()
+    assert run.status == "Succeeded", ([(s.template, s.stderr[-300:]) for s in run.steps if s.exit_code], failed_jobs)
+    assert pending == 10 and len(run.by_template("transcribe-batch")) == 2
+    transcribed = seeded_db.execute("SELECT count(*) FROM transcriptions").fetchone()[0]
+    assert transcribed > 0
+    assert seeded_db.execute("SELECT count(*) FROM call_summaries").fetchone()[0] == transcribed
+    pipeline_jobs = {j for (j,) in seeded_db.execute("SELECT DISTINCT job_name FROM job_runs WHERE triggered_by = 'argo'")}
     from auralink.jobs import nightly_jobs
 
     assert {j.name for j in nightly_jobs()} <= pipeline_jobs
-    assert tracked(db, run.uid)[:2] == ("nightly", "Succeeded")
+    assert tracked(seeded_db, run.uid)[:2] == ("nightly", "Succeeded")
 
 
 class FakeLLM:
