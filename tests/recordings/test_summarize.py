@@ -29,8 +29,12 @@ def test_each_failure_mode_is_a_clear_per_item_outcome(db, llm):
     ids = {s: new_transcription(db, org, f"{s} call. Reach me at jane.doe@example.com or +1 415 555 0123.")
            for s in SCENARIOS}
 
+    from auralink.recordings.summarize import count_pending
+
+    assert count_pending(db) == len(SCENARIOS)
     result = run_job("summarize_transcripts")
     assert result["status"] == "partial"
+    assert count_pending(db) == 5  # the failures, with attempts left
     outcomes = {int(i): (o, r) for i, o, r in db.execute(
         "SELECT item_id, outcome, reason FROM job_run_items WHERE job_run_id = %s", (result["run_id"],))}
     by_scenario = {s: outcomes[ids[s]] for s in SCENARIOS}

@@ -96,6 +96,9 @@ class CountingEngine:
         self.seen: list[int] = []
         self.lock = threading.Lock()
 
+    def load(self) -> None:
+        pass
+
     def transcribe(self, samples):
         with self.lock:
             self.seen.append(samples.size)
@@ -165,3 +168,17 @@ def test_remote_opus_recording_is_fetched_and_decoded_with_ffmpeg(db, speech_dir
     text, seconds = db.execute("SELECT text, audio_seconds FROM transcriptions WHERE recording_id = %s",
                                (rec,)).fetchone()
     assert text and float(seconds) == pytest.approx(wav_seconds, abs=0.1)
+
+
+def test_broken_model_fails_the_job_once_and_hands_the_batch_back(recordings_db, tmp_path, monkeypatch):
+    db = recordings_db["conn"]
+    broken = tmp_path / "base.pt"
+    broken.write_bytes(b"not a torch checkpoint")
+    monkeypatch.setenv("AURALINK_STT_ENGINE", "auto")
+    monkeypatch.setenv("AURALINK_WHISPER_MODEL", str(broken))
+    with pytest.raises(Exception, match=r"cannot load whisper checkpoint .*base\.pt"):
+        run_job("transcribe_recordings")
+    assert db.execute("SELECT status, error LIKE '%%cannot load whisper%%' FROM job_runs").fetchone() == ("failed", True)
+    # No recording was failed or left claimed: the next run (with a good model) takes them all.
+    assert {r for (r,) in db.execute("SELECT DISTINCT status FROM call_recordings")} == {"pending"}
+    assert db.execute("SELECT count(*) FROM job_run_items").fetchone()[0] == 0

@@ -67,6 +67,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             return 0
         try:
             engine = select_engine(args.engine)
+            engine.load()
         except Exception as exc:  # noqa: BLE001 - engine unavailable: hand the claim back, one-line error
             transcribe.release(conn, [rec.id])
             raise _error(str(exc)) from None

@@ -53,7 +53,16 @@ class Engine(Protocol):
     name: str
     model: str
 
+    def load(self) -> None: ...
+
     def transcribe(self, samples: np.ndarray) -> Transcript: ...
+
+
+def _require(module: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise EngineUnavailable(f"python package {module} is not installed: pip install 'auralink[{extra}]'")
 
 
 def _threads() -> int:
@@ -102,6 +111,7 @@ class WhisperEngine:
     def __init__(self, checkpoint: Path | str | None = None, *, temperature: float = 0.0,
                  sample_len: int | None = None, language: str | None = None):
         self.checkpoint = whisper_checkpoint(str(checkpoint) if checkpoint else None)
+        _require("whisper", "whisper")
         self.model = f"whisper-{self.checkpoint.stem}"
         self.temperature = temperature
         self.sample_len = sample_len or (int(config.env("AURALINK_WHISPER_SAMPLE_LEN") or 0) or None)
@@ -115,8 +125,15 @@ class WhisperEngine:
 
             torch.set_num_threads(_threads())
             # A path (never a model name): load_model with a name would try to download.
-            self._model = whisper.load_model(str(self.checkpoint), device="cpu")
+            try:
+                self._model = whisper.load_model(str(self.checkpoint), device="cpu")
+            except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: say which one
+                raise EngineUnavailable(f"cannot load whisper checkpoint {self.checkpoint}: "
+                                        f"{exc.__class__.__name__}: {exc}") from None
         return self._model
+
+    def load(self) -> None:
+        self._load()
 
     def transcribe(self, samples: np.ndarray) -> Transcript:
         model = self._load()
@@ -172,6 +189,7 @@ class FasterWhisperEngine:
 
     def __init__(self, model_dir: Path | str | None = None, *, beam_size: int = 1, language: str | None = None):
         self.model_dir, self.model = faster_whisper_model_dir(str(model_dir) if model_dir else None)
+        _require("faster_whisper", "faster-whisper")
         self.beam_size = beam_size
         self.language = language or config.env("AURALINK_STT_LANGUAGE")
         self._model = None
@@ -180,9 +198,16 @@ class FasterWhisperEngine:
         if self._model is None:
             from faster_whisper import WhisperModel
 
-            self._model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8",
-                                       cpu_threads=_threads(), local_files_only=True)
+            try:
+                self._model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8",
+                                           cpu_threads=_threads(), local_files_only=True)
+            except Exception as exc:  # noqa: BLE001 - a damaged model directory: say which one
+                raise EngineUnavailable(f"cannot load faster-whisper model {self.model_dir}: "
+                                        f"{exc.__class__.__name__}: {exc}") from None
         return self._model
+
+    def load(self) -> None:
+        self._load()
 
     def transcribe(self, samples: np.ndarray) -> Transcript:
         model = self._load()
@@ -216,6 +241,9 @@ class PocketsphinxEngine:
                 raise EngineUnavailable("pocketsphinx is not installed (pip install pocketsphinx)") from None
             self._decoder = Decoder(loglevel="FATAL", samprate=16_000)
         return self._decoder
+
+    def load(self) -> None:
+        self._load()
 
     def transcribe(self, samples: np.ndarray) -> Transcript:
         decoder = self._load()

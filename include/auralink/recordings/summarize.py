@@ -260,6 +260,13 @@ _LOCK_ONE = """
 """
 
 
+def count_pending(conn: psycopg.Connection) -> int:
+    """Transcripts a summarize run would pick up now (for fan-out planning)."""
+    row = conn.execute(f"SELECT count(*) FROM ({_CANDIDATES}) AS candidates",
+                       {"max_attempts": MAX_ATTEMPTS, "exclude": [], "limit": None}).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _cost(s: Summary) -> tuple[Decimal, dict[str, Any]]:
     from auralink.pricing import UnknownPrice, price_for
 

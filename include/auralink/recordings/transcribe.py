@@ -276,7 +276,8 @@ def run_batches(url: str, *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: 
             if engine is None:
                 try:
                     engine = select_engine()
-                except Exception:
+                    engine.load()  # a missing or broken model fails the job once, not every recording
+                except BaseException:
                     release(conn, [r.id for r in batch])
                     raise
             stats["engine"], stats["model"] = engine.name, engine.model
