@@ -1,9 +1,9 @@
 """``nightly`` (CronWorkflow): at 02:00 UTC, the batch processing and then the analytics refresh.
 
 The fan-out steps come first (transcription batches, summary workers); then ``auralink pipeline run`` runs
-every nightly job in stage order: dbt's analytics build and every stage after it (AI costs, invoices,
-insights, reports, security, compliance, retention). It also passes over stages 10-22 again, which by
-then find little or nothing left (every job is idempotent and claims its work). The pipeline step is
+every nightly job in stage order except the recordings stages 20-22 the fan-out steps just ran:
+partitions, quality gates, dbt's analytics build and every stage after it (AI costs, invoices, insights,
+reports, security, compliance, retention). The pipeline step is
 retried once only: a retry runs every job again.
 
 Self-contained (the templates are built by the same functions as ai-batch-processing and summarization),
@@ -56,7 +56,7 @@ def build(settings: Settings) -> CronWorkflow:
         record_exit_step(settings, NAME)
         process = add_batch_templates(settings)
         summarize = add_summary_templates(settings)
-        pipeline = auralink_step(settings, "nightly-pipeline", ["pipeline", "run", "--triggered-by", "argo"],
+        pipeline = auralink_step(settings, "nightly-pipeline", ["pipeline", "run", "--triggered-by", "argo", "--skip-stage", "20", "--skip-stage", "21", "--skip-stage", "22"],
                                  extra_env=[*encryption_key_env(), *llm_env()], retries=1, timeout="4h")
         with DAG(name="main"):
             (

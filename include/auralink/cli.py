@@ -121,7 +121,8 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 def cmd_pipeline_run(args: argparse.Namespace) -> int:
     from auralink.pipeline import run_pipeline
 
-    results = run_pipeline(triggered_by=args.triggered_by, stop_on_error=not args.keep_going)
+    results = run_pipeline(triggered_by=args.triggered_by, stop_on_error=not args.keep_going,
+                           from_stage=args.from_stage, to_stage=args.to_stage, skip_stages=frozenset(args.skip_stage))
     _print_json(results)
     return 0 if all(r["status"] != "failed" for r in results) else EXIT_FAILED
 
@@ -170,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = pl.add_parser("run", help="run every nightly job once, in order")
     p.add_argument("--triggered-by", default="cli")
     p.add_argument("--keep-going", action="store_true", help="run later stages after a failed job")
+    p.add_argument("--from-stage", type=int, default=None, help="skip jobs of earlier stages")
+    p.add_argument("--to-stage", type=int, default=None, help="skip jobs of later stages")
+    p.add_argument("--skip-stage", type=int, action="append", default=[], metavar="STAGE",
+                   help="skip the jobs of this stage (repeatable), e.g. work another step already did")
     p.set_defaults(func=cmd_pipeline_run)
 
     p = sub.add_parser("demo", help="migrate, seed a demo dataset, run the pipeline and show what it made")

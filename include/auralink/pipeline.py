@@ -22,9 +22,15 @@ PRODUCED = [
 ]
 
 
-def run_pipeline(*, triggered_by: str = "cli", stop_on_error: bool = True, url: str | None = None) -> list[dict[str, Any]]:
+def run_pipeline(*, triggered_by: str = "cli", stop_on_error: bool = True, url: str | None = None,
+                 from_stage: int | None = None, to_stage: int | None = None,
+                 skip_stages: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
+    """Run the nightly jobs whose stage lies in [from_stage, to_stage] and is not skipped, in stage order."""
     results = []
     for j in nightly_jobs():
+        if ((from_stage is not None and j.stage < from_stage) or (to_stage is not None and j.stage > to_stage)
+                or j.stage in skip_stages):
+            continue
         log.info("pipeline: stage %s job %s", j.stage, j.name)
         try:
             stats = run_job(j.name, triggered_by=triggered_by, url=url)

@@ -77,3 +77,13 @@ def test_bad_secret_key_is_a_clear_error(bad, monkeypatch):
     monkeypatch.setenv("AURALINK_SECRET_KEY", bad)
     with pytest.raises(crypto.SecretKeyError):
         crypto.load_key()
+
+
+def test_pipeline_stage_selection(db_url, monkeypatch):
+    from auralink import pipeline
+
+    ran: list[str] = []
+    monkeypatch.setattr(pipeline, "run_job", lambda name, **kw: ran.append(name) or {"status": "succeeded"})
+    pipeline.run_pipeline(from_stage=10, to_stage=25, skip_stages=frozenset({20, 21, 22}))
+    assert "ensure_partitions" in ran and "check_source_quality" in ran
+    assert not {"transcribe_recordings", "dbt_build"} & set(ran)

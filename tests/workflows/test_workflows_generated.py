@@ -271,7 +271,8 @@ def test_nightly_runs_at_two_utc_never_overlapping(documents):
     assert order == {"record-start": None, "process-batches": "record-start",
                      "summarize": "process-batches", "nightly-pipeline": "summarize"}
     assert templates["process-batches"]["parallelism"] == 5
-    assert templates["nightly-pipeline"]["container"]["args"] == ["pipeline", "run", "--triggered-by", "argo"]
+    assert templates["nightly-pipeline"]["container"]["args"] == [
+        "pipeline", "run", "--triggered-by", "argo", "--skip-stage", "20", "--skip-stage", "21", "--skip-stage", "22"]
     assert templates["nightly-pipeline"]["retryStrategy"]["limit"] == "1"
     env = {e["name"]: e for e in templates["nightly-pipeline"]["container"]["env"]}
     assert env["AURALINK_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "auralink-secret-key", "key": "key"}
