@@ -70,6 +70,8 @@ def test_dag_processes_seeded_recordings(seeded_db, transcription_pool, monkeypa
     usage = dict(db.execute("SELECT feature, count(*) FROM ai_usage WHERE idempotency_key LIKE 'stt:recording:%' "
                             "OR idempotency_key LIKE 'llm:summary:%' GROUP BY 1").fetchall())
     assert usage == {"stt": len(good), "llm": len(good)}
+    assert db.execute("SELECT count(*) FROM ai_usage u JOIN calls c ON c.id = u.call_id WHERE u.user_id IS NOT "
+                      "DISTINCT FROM c.initiated_by AND u.idempotency_key LIKE 'stt:%'").fetchone()[0] == len(good)
     jobs = dict(db.execute("SELECT job_name, count(*) FROM job_runs WHERE triggered_by = 'airflow' GROUP BY 1"))
     assert jobs == {"transcribe_recordings": len(mapped), "analyze_call_quality": 1, "summarize_transcripts": 1}
     if bad:  # per-item failures are visible in the task log as well as in job_run_items

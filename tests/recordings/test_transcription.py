@@ -152,7 +152,6 @@ def test_remote_opus_recording_is_fetched_and_decoded_with_ffmpeg(db, speech_dir
     import subprocess
 
     import fsspec
-
     from auralink.recordings import audio
 
     ogg = tmp_path / "call.ogg"

@@ -297,14 +297,15 @@ def store_summary(conn: psycopg.Connection, transcription_id: int, call_id: Any,
     )
     conn.execute(
         """
-        INSERT INTO ai_usage (organization_id, call_id, feature, provider, model, unit_type, units, input_tokens,
-                              output_tokens, cost_usd, occurred_at, idempotency_key, metadata)
-        VALUES (%s, %s, 'llm', %s, %s, 'requests', 1, %s, %s, %s, now(), %s, %s)
+        INSERT INTO ai_usage (organization_id, call_id, user_id, feature, provider, model, unit_type, units,
+                              input_tokens, output_tokens, cost_usd, occurred_at, idempotency_key, metadata)
+        VALUES (%s, %s, (SELECT initiated_by FROM calls WHERE id = %s), 'llm', %s, %s, 'requests', 1, %s, %s, %s,
+                now(), %s, %s)
         ON CONFLICT (idempotency_key) DO UPDATE SET
             input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
             cost_usd = EXCLUDED.cost_usd, metadata = EXCLUDED.metadata
         """,
-        (org_id, call_id, s.provider, s.model, s.prompt_tokens, s.completion_tokens, cost,
+        (org_id, call_id, call_id, s.provider, s.model, s.prompt_tokens, s.completion_tokens, cost,
          f"llm:summary:{transcription_id}:{digest}",
          Jsonb({"purpose": "call_summary", "transcription_id": transcription_id, **s.metadata, **price_meta})),
     )

@@ -181,14 +181,15 @@ def store_transcript(conn: psycopg.Connection, rec: Recording, transcript: Trans
         transcription_id = int(inserted[0])
         conn.execute(
             """
-            INSERT INTO ai_usage (organization_id, call_id, feature, provider, model, unit_type, units, cost_usd,
-                                  occurred_at, idempotency_key, metadata)
-            VALUES (%s, %s, 'stt', %s, %s, 'minutes', %s, %s, now(), %s, %s)
+            INSERT INTO ai_usage (organization_id, call_id, user_id, feature, provider, model, unit_type, units,
+                                  cost_usd, occurred_at, idempotency_key, metadata)
+            VALUES (%s, %s, (SELECT initiated_by FROM calls WHERE id = %s), 'stt', %s, %s, 'minutes', %s, %s, now(),
+                    %s, %s)
             ON CONFLICT (idempotency_key) DO UPDATE SET
                 provider = EXCLUDED.provider, model = EXCLUDED.model, units = EXCLUDED.units,
                 cost_usd = EXCLUDED.cost_usd, metadata = EXCLUDED.metadata
             """,
-            (rec.organization_id, rec.call_id, PRICE_PROVIDER, transcript.model,
+            (rec.organization_id, rec.call_id, rec.call_id, PRICE_PROVIDER, transcript.model,
              round(transcript.audio_seconds / 60.0, 4), cost, f"stt:recording:{rec.id}",
              Jsonb({"recording_id": rec.id, "engine": transcript.engine, "transcription_id": transcription_id,
                     "redactions": redacted.counts, **meta})),
