@@ -120,3 +120,18 @@ def test_word_error_rate():
     assert word_error_rate("the cat sat", "The cat, sat!") == 0
     assert word_error_rate("the cat sat", "the bat sat down") == pytest.approx(2 / 3)
     assert word_error_rate("", "") == 0
+
+
+def test_batch_job_with_whisper_engine(tiny_whisper_checkpoint, recordings_db, monkeypatch):
+    from auralink.jobs import run_job
+
+    monkeypatch.setenv("AURALINK_STT_ENGINE", "whisper")
+    monkeypatch.setenv("AURALINK_WHISPER_MODEL", str(tiny_whisper_checkpoint))
+    monkeypatch.setenv("AURALINK_WHISPER_SAMPLE_LEN", "8")
+    result = run_job("transcribe_recordings")
+    assert result["status"] == "succeeded" and result["transcribed"] == 3 and result["engine"] == "whisper"
+    db = recordings_db["conn"]
+    rows = db.execute("SELECT engine, model, language, jsonb_typeof(segments) FROM transcriptions").fetchall()
+    assert set(rows) == {("whisper", "whisper-tiny-random", "en", "array")}
+    # A model missing from the price book is recorded at cost 0, and says so.
+    assert db.execute("SELECT DISTINCT cost_usd, metadata->>'price' FROM ai_usage").fetchall() == [(0, "unknown")]

@@ -153,3 +153,33 @@ def test_reply_validation(content, ok):
     else:
         with pytest.raises(SummaryFailed, match="malformed"):
             parse_summary_json(content)
+
+
+def test_two_summarize_runs_at_once_never_summarize_twice(db, db_url):
+    import threading
+    import time
+
+    from auralink.recordings.summarize import run
+
+    class SlowExtractive(ExtractiveSummarizer):
+        calls = 0
+        lock = threading.Lock()
+
+        def summarize(self, redacted_text):
+            with self.lock:
+                SlowExtractive.calls += 1
+            time.sleep(0.05)
+            return super().summarize(redacted_text)
+
+    org = new_org(db)
+    ids = {new_transcription(db, org, f"Call number {i}. We will send the notes. Thanks.") for i in range(10)}
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(run(db_url, batch_size=3, summarizer=SlowExtractive())))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r["succeeded"] for r in results) == 10 and SlowExtractive.calls == 10
+    assert {r[0] for r in db.execute("SELECT transcription_id FROM call_summaries")} == ids
+    assert db.execute("SELECT count(*) FROM ai_usage WHERE feature = 'llm'").fetchone()[0] == 10
