@@ -138,8 +138,16 @@ def test_abandoned_claim_is_reclaimed_and_fresh_claim_is_not(recordings_db, db_u
                (first,))
     db.execute("UPDATE call_recordings SET status = 'processing', claimed_at = now() WHERE id = %s", (second,))
     with transcribe_connect(db_url) as conn:
-        claimed = {r.id for r in transcribe.claim_batch(conn, 50, claimed_by="test")}
-    assert claimed == {first, third}
+        claimed = {r.id: r.retry_count for r in transcribe.claim_batch(conn, 50, claimed_by="test")}
+    assert claimed == {first: 1, third: 0}  # the abandoned attempt counts
+
+    # A recording whose worker keeps dying ends failed at the cap instead of being retried forever.
+    db.execute("UPDATE call_recordings SET status = 'processing', claimed_at = now() - interval '3 hours', "
+               "retry_count = 2 WHERE id = %s", (first,))
+    with transcribe_connect(db_url) as conn:
+        assert transcribe.claim_batch(conn, 50, claimed_by="test") == []
+    assert db.execute("SELECT status, retry_count, failure_reason LIKE 'abandoned%%' FROM call_recordings "
+                      "WHERE id = %s", (first,)).fetchone() == ("failed", 3, True)
 
 
 def transcribe_connect(url):

@@ -4,8 +4,11 @@ A recording moves pending -> processing (claimed, committed at once so concurren
 transcribed | failed. Claiming uses ``FOR UPDATE SKIP LOCKED``, so two runs at once never take the same
 recording. A failed recording keeps its reason and counts its attempts in ``retry_count``; it is
 re-claimed by later runs until ``MAX_ATTEMPTS``, no sooner than ``AURALINK_TRANSCRIBE_RETRY_AFTER_SECONDS``
-(default 1800) after the failure, so the other batches of the same DAG run do not burn its attempts. A ``processing`` claim older than
-``STALE_CLAIM`` (a worker that died) is claimed again.
+(default 1800) after the failure, so the other batches of the same DAG run do not burn its attempts.
+
+A ``processing`` claim older than ``STALE_CLAIM`` means its worker died (OOM kill, node lost): it is
+claimed again and the attempt counted, so a recording that kills workers ends ``failed`` after
+``MAX_ATTEMPTS`` instead of being retried forever.
 """
 
 from __future__ import annotations
@@ -98,7 +101,16 @@ def pending_batches(conn: psycopg.Connection, batch_size: int = DEFAULT_BATCH_SI
 def claim_batch(conn: psycopg.Connection, limit: int, *, claimed_by: str,
                 not_failed_since: dt.datetime | None = None) -> list[Recording]:
     """Claim up to ``limit`` recordings (committed before returning, so the claim is visible to others)."""
+    params = {**_params(not_failed_since), "limit": limit, "by": claimed_by}
     with conn.transaction():
+        conn.execute(
+            """
+            UPDATE call_recordings r
+               SET status = 'failed', retry_count = %(max_attempts)s, processed_at = now(), claimed_by = NULL,
+                   failure_reason = 'abandoned: the worker processing it stopped ' || %(max_attempts)s || ' times'
+             WHERE r.status = 'processing' AND r.claimed_at < now() - %(stale)s
+               AND r.retry_count + 1 >= %(max_attempts)s AND r.deleted_at IS NULL
+            """, params)
         rows = conn.execute(
             f"""
             WITH picked AS (
@@ -109,11 +121,12 @@ def claim_batch(conn: psycopg.Connection, limit: int, *, claimed_by: str,
                 FOR UPDATE SKIP LOCKED
             )
             UPDATE call_recordings r
-               SET status = 'processing', claimed_at = now(), claimed_by = %(by)s
+               SET status = 'processing', claimed_at = now(), claimed_by = %(by)s,
+                   retry_count = r.retry_count + CASE WHEN r.status = 'processing' THEN 1 ELSE 0 END
               FROM picked WHERE r.id = picked.id
             RETURNING r.id::text, r.call_id::text, r.organization_id::text, r.storage_uri, r.retry_count
             """,
-            {**_params(not_failed_since), "limit": limit, "by": claimed_by},
+            params,
         ).fetchall()
     return [Recording(*row) for row in rows]
 
