@@ -249,7 +249,7 @@ class _Generator:
         self._ai_usage(r, rng, org_id, plan, offset, users, calls)
         self._storage_usage(rng, org_id, plan)
         self._audit(r, rng, org_id, offset, country, users, plant_all=index == 0)
-        self._enterprise(r, org_id, plan, users, org_created)
+        self._enterprise(r, index, org_id, plan, users, org_created)
 
     def _users(self, r, plan, slug, country, org_created) -> list[dict]:
         lo, hi, _ = vocab.PLAN_SHAPE[plan]
@@ -476,12 +476,16 @@ class _Generator:
                          _ts(at)))
 
         rate = self.cfg.audit_events_per_user_day
-        for day_start, factor in self._day_starts():
+        for day_start, factor in self._day_starts():   # factor < 1: a weekend day
             counts = rng.poisson(rate * factor, len(users))
             for user, n in zip(users, counts):
                 for _ in range(int(n)):
                     action, rtype, _ = r.choices(actions, weights)[0]
                     at = self._business_time(r, day_start, offset)
+                    if action == "api_key.created":   # routine key creation happens in office hours on weekdays
+                        if factor < 1:
+                            action, rtype = "auth.login", "session"
+                        at = day_start + int(((r.uniform(9.5, 16.5) - offset) % 24) * 3600)
                     if action == "auth.login_failed":
                         event(at, user, action, rtype, severity="warning", outcome="failure")
                     elif action == "member.role_changed":
@@ -534,7 +538,7 @@ class _Generator:
             event(self._business_time(r, r.choice(days)[0], offset), r.choice(admins), "auth.login", "session",
                   ip=foreign_ip(), ctry=r.choice(vocab.FOREIGN_COUNTRIES))
 
-    def _enterprise(self, r, org_id, plan, users, org_created) -> None:
+    def _enterprise(self, r, index, org_id, plan, users, org_created) -> None:
         owner = users[0]
         if plan != "free":
             days = {"pro": 90, "enterprise": 365}[plan]
@@ -578,7 +582,7 @@ class _Generator:
                                          "client_id", "client_secret_encrypted"],
                          [(org_id, "oidc", "Okta", f"https://{org_id[:8]}.okta.example", f"https://{org_id[:8]}.okta.example/oauth2/v1/authorize",
                            f"client-{org_id[:8]}", crypto.encrypt(secret, "sso_configs.client_secret", self.key))])
-        if plan != "free" and r.random() < 0.35:
+        if plan != "free" and (r.random() < 0.35 or index == 1):   # the second (pro) org always has one
             if plan == "enterprise" and r.random() < 0.5:
                 hold = (org_id, "organization", None, "Litigation hold: pending contract dispute", f"CASE-{r.randint(1000, 9999)}")
             else:
