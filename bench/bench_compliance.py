@@ -13,7 +13,6 @@ monthly partitions are wholly past 90-day retention.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import tempfile
 import time
@@ -108,7 +107,7 @@ def main() -> None:
 
         print(f"compliance benchmark: {args.rows:,} audit rows over 90 days, {args.users:,} users, {args.orgs} orgs")
         migrate(url)
-        _, gen_s = timed("generate (SQL generate_series)", generate, url, args.rows, args.users, args.orgs)
+        _, _gen_s = timed("generate (SQL generate_series)", generate, url, args.rows, args.users, args.orgs)
         with psycopg.connect(url, autocommit=True) as c:
             size = c.execute("SELECT pg_size_pretty(pg_total_relation_size('audit_logs_p202601') * 3)").fetchone()[0]
             subject_rows = c.execute("SELECT count(*) FROM audit_logs WHERE actor_user_id = md5('u1')::uuid").fetchone()[0]

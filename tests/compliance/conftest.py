@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import os
 import signal
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from auralink.compliance import archival
 from auralink.jobs import run_job
 
@@ -146,7 +144,7 @@ def test_killed_run_loses_nothing_and_rerun_completes(step, db_url, tmp_path):
         # Killed mid-way: every row is still somewhere (live, held, or in a dropped partition's verified file).
         assert before == _all_audit_ids(c) | _archived_ids(c)
         rerun = _spawn(db_url, home, arch, None)
-        out, err = rerun.communicate(timeout=120)
+        _out, err = rerun.communicate(timeout=120)
         assert rerun.returncode == 0, err.decode()
         statuses = dict(c.execute("SELECT partition_name, status FROM audit_log_archives").fetchall())
         assert statuses["audit_logs_p202605"] == statuses["audit_logs_p202606"] == "dropped"

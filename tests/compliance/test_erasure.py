@@ -4,9 +4,7 @@ identifiers outside held rows and pseudonymized references; holds block it; the 
 from __future__ import annotations
 
 import json
-
-import psycopg
-import pytest
+from pathlib import Path
 
 from auralink.compliance import requests
 from auralink.compliance.erasure import text_columns
@@ -56,7 +54,7 @@ def test_erasure_leaves_no_identifier_anywhere(world, db, tmp_path, monkeypatch)
     export_file = db.execute("SELECT result_location FROM compliance_requests WHERE id = %s", (exp,)).fetchone()[0]
     assert scan(db, idents)  # she is everywhere before
 
-    rid, result, (status, error, location, checksum) = _erase(db, world)
+    rid, _result, (status, error, location, _checksum) = _erase(db, world)
     assert status == "completed" and error is None, error
     assert scan(db, idents) == []
     # Pseudonymized, not deleted: the audit events and financial records are still there.
@@ -76,7 +74,7 @@ def test_erasure_leaves_no_identifier_anywhere(world, db, tmp_path, monkeypatch)
     import os
     assert not os.path.exists(export_file)
     # Proof of erasure: stored, checksummed, and itself free of her identifiers.
-    proof_text = open(location).read()
+    proof_text = Path(location).read_text()
     assert not any(i.lower() in proof_text.lower() for i in idents)
     proof = json.loads(proof_text)["proof_of_erasure"]
     assert proof["pseudonym"] == pseudo and proof["deleted"]["consents"] == 1
@@ -96,9 +94,9 @@ def test_erasure_names_the_views_to_rebuild_and_rebuilds_them(world, db):
     db.execute("CREATE MATERIALIZED VIEW analytics.user_calls AS SELECT p.display_name, count(*) AS calls "
                "FROM call_participants p GROUP BY 1")
     assert db.execute("SELECT count(*) FROM analytics.user_calls WHERE display_name = %s", (world.alice_name,)).fetchone()[0] == 1
-    rid, _, (status, _, location, _) = _erase(db, world)
+    _rid, _, (status, _, location, _) = _erase(db, world)
     assert status == "completed"
-    proof = json.load(open(location))["proof_of_erasure"]
+    proof = json.loads(Path(location).read_text())["proof_of_erasure"]
     assert proof["views_to_rebuild"] == ["analytics.user_calls"] == proof["views_rebuilt"]
     assert db.execute("SELECT count(*) FROM analytics.user_calls WHERE display_name = %s", (world.alice_name,)).fetchone()[0] == 0
 
@@ -106,7 +104,7 @@ def test_erasure_names_the_views_to_rebuild_and_rebuilds_them(world, db):
 def test_user_hold_blocks_erasure(world, db):
     db.execute("INSERT INTO legal_holds (organization_id, scope, user_id, reason, case_reference, placed_by)"
                " VALUES (%s,'user',%s,'Employment tribunal','ET-7','legal')", (world.org, world.alice))
-    rid, result, (status, error, _, _) = _erase(db, world)
+    _rid, result, (status, error, _, _) = _erase(db, world)
     assert status == "rejected" and "erasure blocked by legal hold" in error and "Employment tribunal" in error
     assert db.execute("SELECT email FROM users WHERE id = %s", (world.alice,)).fetchone()[0] == world.alice_email
     assert world.solo_audio.exists()
@@ -121,14 +119,14 @@ def test_organization_and_resource_holds_keep_their_rows(world, db):
     before_other = db.execute("SELECT count(*) FROM audit_logs WHERE organization_id = %s AND actor_user_id = %s",
                               (world.other_org, world.alice)).fetchone()[0]
     assert before_other > 0
-    rid, result, (status, error, location, _) = _erase(db, world)
+    _rid, result, (status, error, location, _) = _erase(db, world)
     assert status == "completed", error
     # Held: her audit events in the held organization, and the held recording's audio.
     assert db.execute("SELECT count(*) FROM audit_logs WHERE organization_id = %s AND actor_user_id = %s",
                       (world.other_org, world.alice)).fetchone()[0] == before_other
     assert world.solo_audio.exists()
     assert db.execute("SELECT status FROM call_recordings WHERE id = %s", (world.solo_recording,)).fetchone()[0] == "transcribed"
-    proof = json.load(open(location))["proof_of_erasure"]
+    proof = json.loads(Path(location).read_text())["proof_of_erasure"]
     reasons = " ".join(h["reason"] for h in proof["held"])
     assert "Regulator inquiry" in reasons and "Evidence in dispute D-9" in reasons
     skipped = skipped_items(db.info.dsn, result["run_id"])
@@ -136,3 +134,18 @@ def test_organization_and_resource_holds_keep_their_rows(world, db):
     # Outside the holds she is gone.
     assert db.execute("SELECT count(*) FROM audit_logs WHERE organization_id = %s AND actor_user_id = %s",
                       (world.org, world.alice)).fetchone()[0] == 0
+
+
+def test_a_lock_held_by_another_job_leaves_the_request_pending_for_the_next_run(world, db, db_url):
+    import psycopg
+
+    rid = requests.submit_request(db, organization_id=world.org, request_type="deletion", subject_user_id=world.alice)
+    with psycopg.connect(db_url) as other:
+        other.execute("LOCK TABLE consents IN ACCESS EXCLUSIVE MODE")  # e.g. a long retention transaction
+        result = run_job("process_compliance_requests", {"lock_timeout_seconds": "1"})
+        assert result.get("retry") == 1
+        status, error = db.execute("SELECT status, error FROM compliance_requests WHERE id = %s", (rid,)).fetchone()
+        assert status == "pending" and "transient" in error
+        assert db.execute("SELECT erased_at FROM users WHERE id = %s", (world.alice,)).fetchone()[0] is None
+    assert run_job("process_compliance_requests", {})["completed"] == 1
+    assert db.execute("SELECT status, error FROM compliance_requests WHERE id = %s", (rid,)).fetchone() == ("completed", None)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
+from pathlib import Path
 
 import pytest
-from pypdf import PdfReader
-
 from auralink.cli import main
 from auralink.compliance import report, requests
+from pypdf import PdfReader
 
 
 def test_access_review_evaluates_casbin_rules(world, db):
@@ -33,7 +32,7 @@ def test_report_json_and_pdf(standard, world, db, tmp_path, monkeypatch):
     db.execute("INSERT INTO legal_holds (organization_id, scope, reason, placed_by) VALUES (%s,'organization','Audit hold','legal')",
                (world.org,))
     out = report.write_report(db, world.org, standard, ["json", "pdf"], period_days=3650)
-    doc = json.load(open(out["files"]["json"]["location"]))
+    doc = json.loads(Path(out["files"]["json"]["location"]).read_text())
     assert doc["standard"] == standard and doc["organization"]["name"] == "Wonder Ltd"
     assert {c["status"] for c in doc["controls"]} <= {"pass", "attention"}
     assert doc["requests"][0]["requests"] == 1 and doc["legal_holds"][0]["reason"] == "Audit hold"

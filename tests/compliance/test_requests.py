@@ -9,14 +9,13 @@ import hashlib
 import io
 import json
 import zipfile
-
-import pytest
-from pypdf import PdfReader
+from pathlib import Path
 
 from auralink.compliance import requests
 from auralink.jobs import run_job
+from pypdf import PdfReader
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _request_row(db, rid):
@@ -31,7 +30,7 @@ def _export(db, world, fmt):
     assert result["completed"] == 1, result
     row = _request_row(db, rid)
     assert row["status"] == "completed" and row["completed_at"] and row["error"] is None
-    data = open(row["result_location"], "rb").read()
+    data = Path(row["result_location"]).read_bytes()
     assert hashlib.sha256(data).hexdigest() == row["result_checksum"]
     return data
 

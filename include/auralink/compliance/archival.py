@@ -109,9 +109,9 @@ def archive_audit_logs(ctx, *, retention_days: int = DEFAULT_RETENTION_DAYS, as_
                        max_partitions: int | None = None) -> dict[str, Any]:
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
-    as_of = as_of or dt.datetime.now(dt.timezone.utc)
+    as_of = as_of or dt.datetime.now(dt.UTC)
     if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=dt.timezone.utc)
+        as_of = as_of.replace(tzinfo=dt.UTC)
     cutoff = as_of - dt.timedelta(days=retention_days)
     results: list[PartitionResult] = []
     with ctx.connect(autocommit=True) as conn:
@@ -229,15 +229,15 @@ def _write_archive(conn: psycopg.Connection, name: str) -> None:
     try:
         # Same snapshot for the file and its recorded range and count.
         rows, lo, hi = conn.execute(f'SELECT count(*), min(occurred_at), max(occurred_at) FROM "{name}"').fetchone()
-        with storage.atomic_writer(location) as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz:
-                first = True
-                for data in _copy_blocks(conn, name):
-                    content.update(data)
-                    gz.write(data)
-                    if first:
-                        first = False
-                        _pause_point("mid_write")
+        with storage.atomic_writer(location) as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz:
+            first = True
+            for data in _copy_blocks(conn, name):
+                content.update(data)
+                gz.write(data)
+                if first:
+                    first = False
+                    _pause_point("mid_write")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -120,7 +120,7 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
     pseudo, pseudo_uuid = pseudonym_for(subject.user_id)
     pseudo_email = f"{pseudo}@erased.invalid"
     report = ErasureReport(str(request_id), str(organization_id), pseudo,
-                           dt.datetime.now(dt.timezone.utc).isoformat())
+                           dt.datetime.now(dt.UTC).isoformat())
     p = {"u": subject.user_id, "email": subject.email, "pseudo": pseudo, "pseudo_email": pseudo_email,
          "pseudo_uuid": pseudo_uuid, "rx": _regex(subject.identifiers()),
          "likes": [_like(i.lower()) for i in subject.identifiers()]}
@@ -318,7 +318,7 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
 
 
 def _fs_url(uri: str) -> str:
-    return uri[len("file://"):] if uri.startswith("file://") else uri
+    return uri.removeprefix("file://")
 
 
 def text_columns(conn: psycopg.Connection) -> dict[tuple[str, str], list[tuple[str, str]]]:

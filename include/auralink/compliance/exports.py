@@ -113,7 +113,7 @@ def render_pdf(title: str, intro: list[str], data: dict[str, list[dict[str, Any]
     small = ParagraphStyle("Record", parent=styles["BodyText"], fontSize=8, leading=10, spaceAfter=4)
 
     class _Doc(SimpleDocTemplate):
-        def afterFlowable(self, flowable):  # noqa: N802 - reportlab hook
+        def afterFlowable(self, flowable):
             if isinstance(flowable, Paragraph) and flowable.style.name == "Chapter":
                 self.notify("TOCEntry", (0, flowable.getPlainText(), self.page))
 

@@ -32,11 +32,12 @@ def apply_retention_policies(ctx: JobContext, as_of: dt.datetime | None = None,
 
 @job("process_compliance_requests", stage=60)
 def process_compliance_requests(ctx: JobContext, batch_size: int = 20, request_id: str | None = None,
-                                refresh_views: bool = True) -> dict[str, Any]:
+                                refresh_views: bool = True, lock_timeout_seconds: int = 120) -> dict[str, Any]:
     """Carry out pending GDPR/HIPAA requests: exports (JSON/CSV/PDF), erasures, rectifications."""
     from auralink.compliance import requests
 
-    return requests.process_requests(ctx, batch_size=batch_size, request_id=request_id, refresh_views=refresh_views)
+    return requests.process_requests(ctx, batch_size=batch_size, request_id=request_id, refresh_views=refresh_views,
+                                     lock_timeout_seconds=lock_timeout_seconds)
 
 
 @job("flag_overdue_compliance_requests", stage=60)

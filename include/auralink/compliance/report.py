@@ -84,11 +84,11 @@ def access_review(conn: psycopg.Connection, organization_id: Any) -> dict[str, A
                              "allowed": allowed})
         if any(r.endswith("(expired)") for r in entry["assigned_roles"]):
             findings.append({"user_id": entry["user_id"], "finding": "expired role assignment still on record"})
-    roles = {}
+    grants: dict[str, list[str]] = {}
     for sub, obj, act in e.get_policy():
-        roles.setdefault(sub, []).append(f"{obj}:{act}")
+        grants.setdefault(sub, []).append(f"{obj}:{act}")
     return {"model": CASBIN_MODEL.strip(), "users": users,
-            "roles": [{"role": r, "permissions": sorted(p)} for r, p in sorted(roles.items())],
+            "roles": [{"role": r, "permissions": sorted(p)} for r, p in sorted(grants.items())],
             "findings": findings}
 
 
@@ -100,7 +100,7 @@ def build_report(conn: psycopg.Connection, organization_id: Any, standard: str, 
     org = _rows(conn, "SELECT id, name, plan FROM organizations WHERE id = %s", (organization_id,))
     if not org:
         raise ValueError(f"unknown organization {organization_id}")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(days=period_days)
     p = {"org": organization_id, "since": since, "now": now}
     requests = _rows(conn,
@@ -180,7 +180,7 @@ def build_report(conn: psycopg.Connection, organization_id: Any, standard: str, 
     return {
         "organization": {k: str(v) for k, v in org[0].items()}, "standard": standard,
         "period": {"from": since.isoformat(), "to": now.isoformat(), "days": period_days},
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
         "controls": common + specific, "requests": requests, "open_requests": open_requests,
         "retention_policies": policies, "retention_runs": retention, "audit_log_archives": archives,
         "legal_holds": legal_holds, "security_events": security, "audit_events_in_period": audit_events,
@@ -221,7 +221,7 @@ def write_report(conn: psycopg.Connection, organization_id: Any, standard: str, 
     if bad or not formats:
         raise ValueError(f"unsupported report format {', '.join(bad) or '(none)'} (supported: {', '.join(FORMATS)})")
     report = build_report(conn, organization_id, standard, period_days=period_days)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     out: dict[str, Any] = {"controls_attention": sum(c["status"] != "pass" for c in report["controls"]), "files": {}}
     for fmt in formats:
         location = storage.join(storage.export_root(), "reports", str(organization_id),

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 REQUEST_TYPES = ("export", "deletion", "rectification")
 RECTIFIABLE = ("full_name", "phone", "email", "locale", "country")
 STALE_AFTER = dt.timedelta(hours=1)
+TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure, psycopg.errors.LockNotAvailable)
 MAX_ATTEMPTS = 3
 
 
@@ -38,7 +39,7 @@ def submit_request(conn: psycopg.Connection, *, organization_id: Any, request_ty
                    received_at: dt.datetime | None = None) -> uuid.UUID:
     """Record a request with its deadline. Anything the processor will refuse is still recorded (and
     then rejected with the reason), so the requester gets an answer on the row."""
-    received_at = received_at or dt.datetime.now(dt.timezone.utc)
+    received_at = received_at or dt.datetime.now(dt.UTC)
     scope = dict(scope or {})
     fmt = (export_format or "json").lower()
     if fmt not in exports.FORMATS:  # the column only admits supported formats; keep what was asked
@@ -71,8 +72,8 @@ def extend_deadline(conn: psycopg.Connection, request_id: Any, reason: str) -> d
     return new_due
 
 
-def flag_overdue(conn: psycopg.Connection, now: dt.datetime | None = None) -> dict[str, int]:
-    now = now or dt.datetime.now(dt.timezone.utc)
+def flag_overdue(conn: psycopg.Connection, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or dt.datetime.now(dt.UTC)
     flagged = conn.execute(
         "UPDATE compliance_requests SET is_overdue = true, updated_at = now() WHERE status IN ('pending', 'in_progress')"
         " AND COALESCE(extended_due_at, due_at) < %s AND NOT is_overdue RETURNING id", (now,)).fetchall()
@@ -141,7 +142,8 @@ def _finish(conn: psycopg.Connection, request_id: Any, status: str, *, error: st
         (status, error, location, checksum, status, status, request_id))
 
 
-def process_requests(ctx, *, batch_size: int = 20, request_id: Any = None, refresh_views: bool = True) -> dict[str, Any]:
+def process_requests(ctx, *, batch_size: int = 20, request_id: Any = None, refresh_views: bool = True,
+                     lock_timeout_seconds: int = 120) -> dict[str, Any]:
     stats = {"claimed": 0, "completed": 0, "rejected": 0, "failed": 0}
     with ctx.connect() as conn:
         claimed = claim(conn, batch_size, request_id)
@@ -150,11 +152,13 @@ def process_requests(ctx, *, batch_size: int = 20, request_id: Any = None, refre
     for req in claimed:
         rid = req["id"]
         try:
-            with ctx.connect() as conn:
-                with conn.transaction():
-                    subject, fmt = _validate(conn, req)
-                    location, checksum = _carry_out(ctx, conn, req, subject, fmt, refresh_views)
-                    _finish(conn, rid, "completed", location=location, checksum=checksum)
+            with ctx.connect() as conn, conn.transaction():
+                # Never queue for long behind another job's lock (the archival's detach, a retention
+                # delete): give up, leave the request pending, and let the next run take it.
+                conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_seconds)}s'")
+                subject, fmt = _validate(conn, req)
+                location, checksum = _carry_out(ctx, conn, req, subject, fmt, refresh_views)
+                _finish(conn, rid, "completed", location=location, checksum=checksum)
             stats["completed"] += 1
             ctx.record_item("compliance_request", rid, "succeeded", f"{req['request_type']} completed")
         except (RequestRejected, erasure.ErasureBlocked) as exc:
@@ -162,7 +166,13 @@ def process_requests(ctx, *, batch_size: int = 20, request_id: Any = None, refre
                 _finish(conn, rid, "rejected", error=str(exc))
             stats["rejected"] += 1
             ctx.record_item("compliance_request", rid, "failed", f"rejected: {exc}")
-        except Exception as exc:  # noqa: BLE001 - one request fails alone; recorded on its row
+        except TRANSIENT as exc:
+            # Lost a lock race (e.g. with the audit archival detaching a partition): try again next run.
+            with ctx.connect(autocommit=True) as conn:
+                _finish(conn, rid, "pending", error=f"will retry after a transient error: {exc.__class__.__name__}")
+            stats["retry"] = stats.get("retry", 0) + 1
+            ctx.record_item("compliance_request", rid, "skipped", f"transient {exc.__class__.__name__}; left pending")
+        except Exception as exc:  # one request fails alone; recorded on its row
             log.exception("compliance request %s failed", rid)
             with ctx.connect(autocommit=True) as conn:
                 _finish(conn, rid, "failed", error=f"{exc.__class__.__name__}: {exc}"[:2000])
@@ -202,7 +212,7 @@ def export_subject(conn: psycopg.Connection, req: dict[str, Any], subject: Subje
     data = gather(conn, subject, org_filter)
     meta = {"request_id": str(req["id"]), "organization_id": str(req["organization_id"]),
             "subject": str(subject.user_id), "subject_email": subject.email, "format": fmt,
-            "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(),
             "legal_basis": "GDPR Art. 15 (access) and Art. 20 (portability)",
             "scope": "organization" if org_filter else "all organizations"}
     payload = exports.render(fmt, meta, data)

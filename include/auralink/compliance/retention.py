@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import io
 import logging
 import shutil
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def _from(res: Resource) -> str:
 
 
 def apply_policies(ctx, *, as_of: dt.datetime | None = None, organization_id: str | None = None) -> dict[str, Any]:
-    as_of = as_of or dt.datetime.now(dt.timezone.utc)
+    as_of = as_of or dt.datetime.now(dt.UTC)
     with ctx.connect(autocommit=True) as conn:
         policies = conn.execute(
             "SELECT id FROM data_retention_policies WHERE enabled AND (%s::uuid IS NULL OR organization_id = %s::uuid)"
@@ -97,7 +98,7 @@ def apply_policies(ctx, *, as_of: dt.datetime | None = None, organization_id: st
     for (policy_id,) in policies:
         try:
             outcome = apply_policy(ctx, policy_id, as_of)
-        except Exception as exc:  # noqa: BLE001 - one policy fails alone, recorded on retention_runs
+        except Exception as exc:
             log.exception("retention policy %s failed", policy_id)
             with ctx.connect(autocommit=True) as conn:
                 conn.execute(
@@ -119,7 +120,7 @@ def apply_policies(ctx, *, as_of: dt.datetime | None = None, organization_id: st
 
 
 def apply_policy(ctx, policy_id: int, as_of: dt.datetime) -> dict[str, Any] | None:
-    with ctx.connect() as conn:
+    with ctx.connect() as conn:  # noqa: SIM117 - the connection outlives the transaction's block
         with conn.transaction():
             row = conn.execute("SELECT organization_id, resource_type, retention_days, action FROM data_retention_policies"
                                " WHERE id = %s AND enabled FOR UPDATE SKIP LOCKED", (policy_id,)).fetchone()
@@ -131,7 +132,7 @@ def apply_policy(ctx, policy_id: int, as_of: dt.datetime) -> dict[str, Any] | No
             cutoff = as_of - dt.timedelta(days=days)
             p = {"org": org, "cutoff": cutoff}
             held = _record_held(ctx, conn, res, p, policy_id, rtype)
-            outcome = {"rows_affected": 0, "files_deleted": 0, "rows_held": held, "archive_location": None,
+            outcome: dict[str, Any] = {"rows_affected": 0, "files_deleted": 0, "rows_held": held, "archive_location": None,
                        "details": {}}
             if rtype == "recordings":
                 _recordings(conn, res, p, action, outcome, policy_id)
@@ -172,7 +173,7 @@ def _record_held(ctx, conn: psycopg.Connection, res: Resource, p: dict[str, Any]
 
 
 def _local(uri: str) -> str:
-    return uri[len("file://"):] if uri.startswith("file://") else uri
+    return uri.removeprefix("file://")
 
 
 def _recordings(conn, res: Resource, p: dict[str, Any], action: str, outcome: dict[str, Any], policy_id: int) -> None:
@@ -226,13 +227,13 @@ def _archive_rows(conn, res: Resource, p: dict[str, Any], rtype: str, policy_id:
                             f"{as_of:%Y%m%dT%H%M%S}-policy{policy_id}.csv.gz")
     digest = hashlib.sha256()
     conn.execute("SET LOCAL TimeZone = 'UTC'")
-    with storage.atomic_writer(location) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-        with conn.cursor().copy(f"COPY (SELECT t.* FROM {res.table} t JOIN _retention_keys k ON {on} ORDER BY {keys}) "
-                                "TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
-            for chunk in copy:
-                digest.update(bytes(chunk))
-                gz.write(bytes(chunk))
-    import io
+    copy_sql = (f"COPY (SELECT t.* FROM {res.table} t JOIN _retention_keys k ON {on} ORDER BY {keys}) "
+                "TO STDOUT WITH (FORMAT csv, HEADER true)")
+    with storage.atomic_writer(location) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+            conn.cursor().copy(copy_sql) as copy:
+        for chunk in copy:
+            digest.update(bytes(chunk))
+            gz.write(bytes(chunk))
     with storage.open_read(location) as fh:
         data = gzip.decompress(fh.read())
     rows_back = _count_csv_records(io.StringIO(data.decode("utf-8"), newline=""))

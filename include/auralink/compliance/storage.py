@@ -5,8 +5,8 @@ a crash) never takes a half-written file for a finished one.
 
 from __future__ import annotations
 
-import hashlib
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from typing import IO
 
