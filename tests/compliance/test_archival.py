@@ -166,3 +166,20 @@ def test_archive_location_can_be_any_fsspec_url(db_url, tmp_path, monkeypatch):
         lines = gzip.decompress(fh.read()).decode().splitlines()
     assert len(lines) == 8 and lines[0].startswith("id,organization_id")
     assert not fs.glob("/auralink-test/archives/**/*.partial")
+
+
+def test_held_rows_are_archived_once_their_hold_is_released(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    w = build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=9)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        hold = c.execute("INSERT INTO legal_holds (organization_id, scope, user_id, reason, placed_by)"
+                         " VALUES (%s,'user',%s,'Dispute','legal') RETURNING id", (w.org, w.alice)).fetchone()[0]
+        before = _all_audit_ids(c)
+        first = run_job("archive_audit_logs", {"as_of": AS_OF})
+        assert first["rows_held"] == 3 and first["released_rows_archived"] == 0
+        c.execute("UPDATE legal_holds SET released_at = now() WHERE id = %s", (hold,))
+        second = run_job("archive_audit_logs", {"as_of": AS_OF})
+        assert second["released_rows_archived"] == 3
+        assert c.execute("SELECT count(*) FROM audit_logs_held").fetchone()[0] == 0
+        assert before == _all_audit_ids(c) | _archived_ids(c)
+        assert run_job("archive_audit_logs", {"as_of": AS_OF})["released_rows_archived"] == 0

@@ -137,14 +137,58 @@ def archive_audit_logs(ctx, *, retention_days: int = DEFAULT_RETENTION_DAYS, as_
                 results.append(PartitionResult(name, "failed", note=str(exc)))
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_LOCK_NAMESPACE, name))
+        released = archive_released_held_rows(ctx, conn, cutoff)
     return {
         "cutoff": cutoff.isoformat(),
+        "released_rows_archived": released,
         "partitions": len(results),
         "dropped": sum(r.status == "dropped" for r in results),
         "rows_archived": sum(r.rows for r in results if r.status == "dropped"),
         "rows_held": sum(r.held_rows for r in results),
         "results": [r.__dict__ for r in results],
     }
+
+
+def archive_released_held_rows(ctx, conn: psycopg.Connection, cutoff: dt.datetime) -> int:
+    """Rows kept in audit_logs_held whose hold has since been released go the way their partition
+    went: to a verified archive file, then out of the table. One transaction: a crash before the
+    commit leaves them held (a re-run writes a fresh file), so nothing is lost."""
+    if not conn.execute("SELECT pg_try_advisory_lock(%s, hashtext('audit_logs_held'))", (_LOCK_NAMESPACE,)).fetchone()[0]:
+        return 0
+    held = holds.held_predicate("h.organization_id", "h.actor_user_id", "h.resource_type", "h.resource_id")
+    try:
+        with conn.transaction():
+            conn.execute("DROP TABLE IF EXISTS _released_audit")
+            conn.execute("CREATE TEMP TABLE _released_audit ON COMMIT DROP AS SELECT h.id, h.occurred_at FROM "
+                         f"audit_logs_held h WHERE h.occurred_at < %s AND NOT {held}", (cutoff,))
+            n, lo, hi = conn.execute("SELECT count(*), min(occurred_at), max(occurred_at) FROM _released_audit").fetchone()
+            if n == 0:
+                return 0
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+            name = f"audit_logs_held_released_{stamp}"
+            location = storage.join(storage.archive_root(), "audit_logs", f"{name}.csv.gz")
+            copy_sql = (f"COPY (SELECT {', '.join('h.' + c for c in COLUMNS)} FROM audit_logs_held h JOIN _released_audit r "
+                        "USING (id, occurred_at) ORDER BY id, occurred_at) TO STDOUT WITH (FORMAT csv, HEADER true)")
+            content = hashlib.sha256()
+            with storage.atomic_writer(location) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+                    conn.cursor().copy(copy_sql) as copy:
+                for chunk in copy:
+                    content.update(bytes(chunk))
+                    gz.write(bytes(chunk))
+            content_sha, rows, file_sha = read_archive(location)
+            if content_sha != content.hexdigest() or rows != n:
+                raise ArchiveMismatch(f"{location} failed read-back ({rows} of {n} rows); released rows stay held")
+            conn.execute(
+                "INSERT INTO audit_log_archives (partition_name, range_start, range_end, status, location, row_count,"
+                " content_sha256, file_sha256, file_bytes, min_occurred_at, max_occurred_at, written_at, verified_at,"
+                " dropped_at) VALUES (%s, %s, %s, 'dropped', %s, %s, %s, %s, %s, %s, %s, now(), now(), now())",
+                (name, lo, hi + dt.timedelta(microseconds=1), location, n, content_sha, file_sha,
+                 storage.file_sha256(location)[1], lo, hi))
+            conn.execute("DELETE FROM audit_logs_held h USING _released_audit r WHERE h.id = r.id AND h.occurred_at = r.occurred_at")
+        ctx.record_item("audit_released_held_rows", name, "succeeded", f"{n} rows whose hold was released archived to {location}")
+        return n
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, hashtext('audit_logs_held'))", (_LOCK_NAMESPACE,))
 
 
 def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.datetime, end: dt.datetime) -> PartitionResult:
