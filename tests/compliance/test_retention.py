@@ -74,3 +74,18 @@ def test_archive_action_writes_a_verified_file_then_deletes(world, db, tmp_path,
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and "agreed to send the contract" in rows[0]["summary"]
     assert db.execute("SELECT count(*) FROM call_summaries").fetchone()[0] == 0
+
+
+def test_archive_action_on_a_partitioned_table(world, db, tmp_path, monkeypatch):
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    _policy(db, world.org, "audit_logs", 60, "archive")   # cutoff 2026-11-01: the org's May and June rows
+    old = db.execute("SELECT count(*) FROM audit_logs WHERE organization_id = %s AND occurred_at < '2026-11-01'",
+                     (world.org,)).fetchone()[0]
+    total = db.execute("SELECT count(*) FROM audit_logs").fetchone()[0]
+    result = run_job("apply_retention_policies", {"as_of": AS_OF})
+    assert result["rows_affected"] == old == 48
+    loc = db.execute("SELECT archive_location FROM retention_runs").fetchone()[0]
+    with gzip.open(loc, "rt", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == old and {r["organization_id"] for r in rows} == {str(world.org)}
+    assert db.execute("SELECT count(*) FROM audit_logs").fetchone()[0] == total - old
