@@ -183,3 +183,18 @@ def test_held_rows_are_archived_once_their_hold_is_released(db_url, tmp_path, mo
         assert c.execute("SELECT count(*) FROM audit_logs_held").fetchone()[0] == 0
         assert before == _all_audit_ids(c) | _archived_ids(c)
         assert run_job("archive_audit_logs", {"as_of": AS_OF})["released_rows_archived"] == 0
+
+
+def test_a_month_that_comes_back_is_archived_to_a_new_file(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=4)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        assert run_job("archive_audit_logs", {"as_of": AS_OF})["rows_archived"] == 4
+        c.execute("SELECT ensure_monthly_partitions('audit_logs', '2026-05-01', '2026-05-01')")
+        c.execute("INSERT INTO audit_logs (action, occurred_at) VALUES ('late.event', '2026-05-20')")
+        assert run_job("archive_audit_logs", {"as_of": AS_OF})["rows_archived"] == 1
+        rows = c.execute("SELECT partition_name, row_count, location FROM audit_log_archives"
+                         " WHERE partition_name LIKE 'audit_logs_p202605%%' ORDER BY id").fetchall()
+        assert [r[1] for r in rows] == [4, 1] and rows[0][2] != rows[1][2]
+        assert rows[1][0] == "audit_logs_p202605" and rows[0][0].startswith("audit_logs_p202605#")
+        assert len(_archived_ids(c)) == 5

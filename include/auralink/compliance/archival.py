@@ -192,6 +192,10 @@ def archive_released_held_rows(ctx, conn: psycopg.Connection, cutoff: dt.datetim
 
 
 def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.datetime, end: dt.datetime) -> PartitionResult:
+    # A month archived and dropped before can come back (a late, back-dated event and a re-run of
+    # ensure_monthly_partitions): keep the earlier record under another name, archive this one anew.
+    conn.execute("UPDATE audit_log_archives SET partition_name = partition_name || '#' || id, updated_at = now() "
+                 "WHERE partition_name = %s AND status IN ('dropped', 'superseded')", (name,))
     conn.execute(
         "INSERT INTO audit_log_archives (partition_name, range_start, range_end) VALUES (%s, %s, %s) "
         "ON CONFLICT (partition_name) DO UPDATE SET updated_at = now()", (name, start, end))
@@ -267,6 +271,11 @@ def _count_csv_records(text_stream: io.TextIOBase) -> int:
 
 def _write_archive(conn: psycopg.Connection, name: str) -> None:
     location = storage.join(storage.archive_root(), "audit_logs", f"{name}.csv.gz")
+    taken = conn.execute("SELECT id FROM audit_log_archives WHERE location = %s AND partition_name <> %s",
+                         (location, name)).fetchone()
+    if taken:  # an earlier incarnation of this month owns that file: never overwrite an archive
+        own_id = conn.execute("SELECT id FROM audit_log_archives WHERE partition_name = %s", (name,)).fetchone()[0]
+        location = storage.join(storage.archive_root(), "audit_logs", f"{name}.{own_id}.csv.gz")
     level = int(config.env("AURALINK_ARCHIVE_GZIP_LEVEL", "5") or 5)
     content = hashlib.sha256()
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
