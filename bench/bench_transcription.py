@@ -56,8 +56,12 @@ def main() -> int:
     os.environ["AURALINK_STT_THREADS"] = str(args.threads)
 
     from auralink.recordings import audio
-    from auralink.recordings.engines import (EngineUnavailable, FasterWhisperEngine, PocketsphinxEngine,
-                                             WhisperEngine)
+    from auralink.recordings.engines import (
+        EngineUnavailable,
+        FasterWhisperEngine,
+        PocketsphinxEngine,
+        WhisperEngine,
+    )
     from auralink.recordings.wer import word_error_rate
 
     scripts = resources.files("auralink.seed").joinpath("audio/scripts.txt").read_text().strip().splitlines()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import Param, dag, task
-
 from auralink.orchestration import airflow_support
 from auralink.recordings import orchestration as rec
 
@@ -37,7 +36,7 @@ Engines, configuration and failure handling: `docs/recordings.md`.
 @dag(
     dag_id="call_recording_processing",
     schedule="0 */4 * * *",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
     default_args=airflow_support.default_args(retries=2, timeout_minutes=90),
@@ -47,6 +46,7 @@ Engines, configuration and failure handling: `docs/recordings.md`.
     },
     doc_md=DOC,
     tags=["recordings", "speech", "llm"],
+    **airflow_support.dag_callbacks(),  # each DAG run recorded in airflow_dag_runs
 )
 def call_recording_processing():
     @task

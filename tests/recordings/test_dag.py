@@ -80,6 +80,9 @@ def test_dag_processes_seeded_recordings(seeded_db, transcription_pool, monkeypa
                                   "AND item_type = 'recording'").fetchone()[0]
         assert failed_items == len(bad)
 
+    assert db.execute("SELECT state FROM airflow_dag_runs WHERE dag_id = 'call_recording_processing'").fetchall() \
+        == [("success",)]
+
     # A second run finds nothing new to do and duplicates nothing.
     counts = db.execute("SELECT (SELECT count(*) FROM transcriptions), (SELECT count(*) FROM call_summaries), "
                         "(SELECT count(*) FROM call_quality_reports), (SELECT count(*) FROM ai_usage)").fetchone()
