@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import uuid
 from typing import Any
+
+
+def _uuid(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a uuid: {text!r}") from None
 
 
 def _print(obj: Any) -> None:
@@ -101,11 +109,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         .add_subparsers(dest="compliance_command", required=True)
 
     p = sub.add_parser("submit", help="record a data-subject request (deadline: one calendar month)")
-    p.add_argument("--org", required=True)
+    p.add_argument("--org", required=True, type=_uuid)
     p.add_argument("--type", required=True, choices=["export", "deletion", "rectification"])
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--email")
-    who.add_argument("--user-id")
+    who.add_argument("--user-id", type=_uuid)
     p.add_argument("--format", default="json", help="export format: json, csv or pdf")
     p.add_argument("--standard", default="GDPR", choices=["GDPR", "HIPAA", "SOC2"])
     p.add_argument("--scope", help='JSON, e.g. {"categories": [...]} or {"changes": {"full_name": "..."}}')
@@ -115,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, help_ in (("export", "carry out one export request now"), ("erase", "carry out one erasure request now"),
                         ("run", "carry out one request of any type now")):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--request-id", required=True)
+        p.add_argument("--request-id", required=True, type=_uuid)
         p.set_defaults(func=_process_one)
 
     p = sub.add_parser("process", help="carry out pending requests (what the nightly job does)")
@@ -123,7 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_process)
 
     p = sub.add_parser("extend", help="extend a request's deadline by two months (Art. 12(3)), with a reason")
-    p.add_argument("--request-id", required=True)
+    p.add_argument("--request-id", required=True, type=_uuid)
     p.add_argument("--reason", required=True)
     p.set_defaults(func=cmd_extend)
 
@@ -135,11 +143,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_archive)
 
     p = sub.add_parser("retention", help="apply the retention policies now")
-    p.add_argument("--org")
+    p.add_argument("--org", type=_uuid)
     p.set_defaults(func=cmd_retention)
 
     p = sub.add_parser("report", help="compliance report for one organization and standard")
-    p.add_argument("--org", required=True)
+    p.add_argument("--org", required=True, type=_uuid)
     p.add_argument("--standard", default="GDPR", choices=["GDPR", "HIPAA", "SOC2"])
     p.add_argument("--format", default="json,pdf", help="json, pdf or json,pdf")
     p.add_argument("--period-days", type=int, default=90)
