@@ -21,6 +21,7 @@ log = logging.getLogger("auralink")
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BAD_ITEM = 3   # the item itself is bad (corrupt file, unknown id): recorded; retrying cannot help
 
 
 class CliError(Exception):

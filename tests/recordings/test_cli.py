@@ -54,7 +54,7 @@ def test_fetch_then_transcribe_from_downloaded_file(recordings_db, tmp_path, cap
 def test_transcribe_bad_file_exits_non_zero_and_records_failure(db, bad_files, capsys):
     org = new_org(db)
     rec = new_recording(db, org, new_call(db, org), bad_files["corrupt"])
-    assert main(["recordings", "transcribe", "--recording-id", rec]) == 1
+    assert main(["recordings", "transcribe", "--recording-id", rec]) == 3   # a bad item: recorded, not worth a retry
     assert "failed" in capsys.readouterr().err
     status, reason, retries = db.execute("SELECT status, failure_reason, retry_count FROM call_recordings").fetchone()
     assert status == "failed" and "decode" in reason and retries == 1
@@ -63,10 +63,10 @@ def test_transcribe_bad_file_exits_non_zero_and_records_failure(db, bad_files, c
 def test_fetch_errors_are_one_line(db, bad_files, tmp_path, capsys):
     org = new_org(db)
     rec = new_recording(db, org, new_call(db, org), bad_files["missing"])
-    assert main(["recordings", "fetch", "--recording-id", rec, "--out", str(tmp_path / "x.wav")]) == 1
+    assert main(["recordings", "fetch", "--recording-id", rec, "--out", str(tmp_path / "x.wav")]) == 3
     assert "not found" in capsys.readouterr().err
     assert main(["recordings", "fetch", "--recording-id", "00000000-0000-0000-0000-000000000000",
-                 "--out", str(tmp_path / "x.wav")]) == 1
+                 "--out", str(tmp_path / "x.wav")]) == 3
     assert "no recording" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["recordings", "fetch", "--recording-id", "nope", "--out", "x"])

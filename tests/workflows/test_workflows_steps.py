@@ -146,6 +146,9 @@ def test_transcription_of_a_bad_file_fails_and_says_why(db, calls, secrets, tmp_
     doc = load("transcription.yaml")
     run = LocalArgo(doc, secrets=secrets, workdir=tmp_path, parameters={"recording-id": calls["bad"][0]}).execute()
     assert run.status == "Failed"
+    # Exit 3 (the item is bad) is outside the retry expression's transient codes: Argo gives up at once.
+    failed = [s for s in run.steps if s.exit_code]
+    assert [s.exit_code for s in failed] == [3]
     assert run.by_template("record-exit")[0].exit_code == 0
     template, status, _, finished, error = tracked(db, run.uid)
     assert (template, status, finished) == ("transcription", "Failed", True)

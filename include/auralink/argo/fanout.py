@@ -14,10 +14,9 @@ import psycopg
 
 def pending_summaries(conn: psycopg.Connection) -> int:
     """Transcripts the summarize_transcripts job would pick up now (its own candidate query, unlimited)."""
-    from auralink.recordings.summarize import _CANDIDATES, MAX_ATTEMPTS
+    from auralink.recordings.summarize import count_pending
 
-    query = f"SELECT count(*) FROM ({_CANDIDATES}) AS candidates"
-    return conn.execute(query, {"max_attempts": MAX_ATTEMPTS, "exclude": [], "limit": None}).fetchone()[0]
+    return count_pending(conn)
 
 
 def summary_workers(conn: psycopg.Connection, batch_size: int, max_workers: int) -> list[dict[str, int]]:

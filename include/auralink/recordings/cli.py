@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 
-def _error(msg: str):
-    from auralink.cli import CliError
+def _error(msg: str, *, bad_item: bool = False):
+    """A one-line CLI error; ``bad_item`` exits 3 (the recording itself is bad: Argo does not retry it)."""
+    from auralink.cli import EXIT_BAD_ITEM, EXIT_FAILED, CliError
 
-    return CliError(msg)
+    return CliError(msg, EXIT_BAD_ITEM if bad_item else EXIT_FAILED)
 
 
 def _recording(conn, recording_id: str) -> tuple[str, str]:
     row = conn.execute("SELECT storage_uri, status FROM call_recordings WHERE id = %s", (recording_id,)).fetchone()
     if row is None:
-        raise _error(f"no recording {recording_id}")
+        raise _error(f"no recording {recording_id}", bad_item=True)
     return row
 
 
@@ -46,7 +47,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     try:
         out = storage.fetch(uri, Path(args.out))
     except storage.RecordingFileError as exc:
-        raise _error(f"recording {args.recording_id}: {exc}") from None
+        raise _error(f"recording {args.recording_id}: {exc}", bad_item=True) from None
     print(json.dumps({"recording_id": args.recording_id, "path": str(out), "bytes": out.stat().st_size}))
     return 0
 
@@ -83,7 +84,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                       processing_seconds=round(t.processing_seconds, 3), segments=len(t.segments))
     print(json.dumps(result))
     if outcome.status == "failed":
-        raise _error(f"recording {rec.id} failed: {outcome.reason}")
+        raise _error(f"recording {rec.id} failed: {outcome.reason}", bad_item=True)
     return 0
 
 
