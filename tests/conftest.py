@@ -9,10 +9,10 @@ migration (CREATE DATABASE ... TEMPLATE takes ~0.1 s), and DATABASE_URL points a
 from __future__ import annotations
 
 import itertools
-import uuid
 import os
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -31,14 +31,14 @@ os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
 os.environ.setdefault("AURALINK_HOME", tempfile.mkdtemp(prefix="auralink-home-"))
 os.environ.setdefault("AURALINK_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")  # test-only key
 
-import psycopg  # noqa: E402
+import psycopg
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _PREFIX = f"auralink_t{os.getpid()}"
 _counter = itertools.count()
 
 # The small seed every seeded test shares (fast: a few seconds to build once per session).
-SMALL_SEED = dict(orgs=4, days=5, seed=7, end_date="2026-11-20")
+SMALL_SEED = {"orgs": 4, "days": 5, "seed": 7, "end_date": "2026-11-20"}
 
 
 def _url_for(dbname: str) -> str:

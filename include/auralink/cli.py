@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import logging
 import pkgutil
@@ -211,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else getattr(logging, (config.env("AURALINK_LOG_LEVEL") or "INFO").upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
+    from auralink.crypto import SecretKeyError
     from auralink.db.connection import DatabaseUnavailable
     from auralink.db.migrate import MigrationError
-    from auralink.crypto import SecretKeyError
     from auralink.jobs import JobFailed, UnknownJob
     from auralink.seed.generator import SeedError
 

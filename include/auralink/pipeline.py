@@ -28,6 +28,7 @@ def run_pipeline(*, triggered_by: str = "cli", stop_on_error: bool = True, url: 
     """Run the nightly jobs whose stage lies in [from_stage, to_stage] and is not skipped, in stage order."""
     results = []
     for j in nightly_jobs():
+        assert j.stage is not None  # nightly jobs always have one
         if ((from_stage is not None and j.stage < from_stage) or (to_stage is not None and j.stage > to_stage)
                 or j.stage in skip_stages):
             continue
@@ -44,13 +45,13 @@ def run_pipeline(*, triggered_by: str = "cli", stop_on_error: bool = True, url: 
 
 
 def produced_counts(url: str | None = None) -> dict[str, int]:
-    from auralink.db.connection import connect
+    from auralink.db.connection import connect, scalar
 
     counts: dict[str, int] = {}
     with connect(url, autocommit=True) as conn:
         for name in PRODUCED:
-            if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]:
-                counts[name] = conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+            if scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (name,)):
+                counts[name] = scalar(conn, f"SELECT count(*) FROM {name}")
     return counts
 
 

@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import pytest
-
 from auralink.cli import main
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "auralink.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "auralink.cli", *args], capture_output=True, text=True, check=False,
                           env={**os.environ, **(env or {})}, timeout=300)
 
 

@@ -6,7 +6,6 @@ import threading
 
 import psycopg
 import pytest
-
 from auralink.db import migrate as migrate_mod
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from auralink.orchestration import airflow_support
 from auralink.orchestration.run_tracking import record_dag_run
 

@@ -1,5 +1,5 @@
 """Database access: connection resolution (DATABASE_URL or the embedded server) and migrations."""
 
-from auralink.db.connection import connect, database_url, sqlalchemy_url, libpq_params, transaction
+from auralink.db.connection import connect, database_url, libpq_params, scalar, sqlalchemy_url, transaction
 
-__all__ = ["connect", "database_url", "sqlalchemy_url", "libpq_params", "transaction"]
+__all__ = ["connect", "database_url", "libpq_params", "scalar", "sqlalchemy_url", "transaction"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
@@ -73,6 +74,14 @@ def connect(url: str | None = None, *, autocommit: bool = False, application_nam
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise DatabaseUnavailable(f"cannot connect to {config.redact_url(url)}: {first_line}") from None
+
+
+def scalar(conn: psycopg.Connection, sql: str, params: Any = None) -> Any:
+    """The first column of the first row of a query that always returns a row (count, exists, RETURNING)."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise LookupError(f"query returned no row: {sql.split()[0:4]}")
+    return row[0]
 
 
 @contextlib.contextmanager

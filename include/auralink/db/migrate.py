@@ -80,7 +80,7 @@ def migrate(url: str | None = None) -> list[Migration]:
             done = applied_versions(conn)
             for mig in available_migrations():
                 if mig.version in done:
-                    name, checksum = done[mig.version]
+                    _, checksum = done[mig.version]
                     if checksum != mig.checksum:
                         raise MigrationError(
                             f"migration {mig.version:04d}_{mig.name} was changed after it was applied; "

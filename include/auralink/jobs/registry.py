@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.util
 import inspect
 import json
 import logging
@@ -23,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from auralink.db.connection import connect, database_url
+from auralink.db.connection import connect, database_url, scalar
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +181,10 @@ def run_job(name: str, params: dict[str, Any] | None = None, *, triggered_by: st
     kwargs = coerce_params(job_def, params or {})
     url = url or database_url()
     with connect(url, autocommit=True) as conn:
-        run_id = conn.execute(
-            "INSERT INTO job_runs (job_name, params, triggered_by) VALUES (%s, %s, %s) RETURNING id",
+        run_id = scalar(
+            conn, "INSERT INTO job_runs (job_name, params, triggered_by) VALUES (%s, %s, %s) RETURNING id",
             (name, Jsonb({k: str(v) for k, v in kwargs.items()}), triggered_by),
-        ).fetchone()[0]
+        )
     ctx = JobContext(url=url, job_name=name, run_id=run_id, triggered_by=triggered_by,
                      log=logging.getLogger(f"auralink.job.{name}"))
     started = time.monotonic()

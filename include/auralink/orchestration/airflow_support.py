@@ -35,7 +35,7 @@ def _smtp_settings() -> dict[str, Any] | None:
     try:
         from airflow.sdk import BaseHook  # Airflow 3 task SDK
 
-        conn = BaseHook.get_connection(config.env("AURALINK_SMTP_CONN_ID", "smtp_default"))
+        conn = BaseHook.get_connection(config.env("AURALINK_SMTP_CONN_ID") or "smtp_default")
         return {"host": conn.host, "port": conn.port or 587, "user": conn.login, "password": conn.password,
                 "sender": (conn.extra_dejson or {}).get("from_email", conn.login)}
     except Exception:  # noqa: BLE001 - no connection configured (or no Airflow): fall back to env

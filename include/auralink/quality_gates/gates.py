@@ -53,6 +53,8 @@ def run_gates(url: str, window_days: int = 2) -> list[CheckResult]:
         table = validation.suite_name.removesuffix("_gate")
         for r in validation.results:
             cfg = r.expectation_config
+            if cfg is None:
+                continue
             results.append(CheckResult(
                 table=table, expectation=cfg.type, column=cfg.kwargs.get("column") or cfg.kwargs.get("column_A"),
                 blocking=bool((cfg.meta or {}).get("blocking", True)), success=bool(r.success),

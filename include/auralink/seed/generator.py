@@ -37,14 +37,14 @@ import numpy as np
 import psycopg
 
 from auralink import config, crypto
-from auralink.db.connection import connect, database_url
+from auralink.db.connection import connect, database_url, scalar
 from auralink.db.migrate import migrate
 from auralink.pricing import load_price_book
 from auralink.seed import vocab
 
 log = logging.getLogger(__name__)
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class SeedError(RuntimeError):
@@ -70,7 +70,7 @@ class SeedConfig:
 
     @property
     def last_day(self) -> dt.date:
-        return self.end_date or dt.datetime.now(dt.timezone.utc).date()
+        return self.end_date or dt.datetime.now(dt.UTC).date()
 
     @property
     def first_day(self) -> dt.date:
@@ -83,7 +83,7 @@ def _uuid(r: random.Random) -> str:
     return str(uuid.UUID(int=r.getrandbits(128), version=4))
 
 
-def _ts(seconds: float | int) -> str:
+def _ts(seconds: float) -> str:
     return (EPOCH + dt.timedelta(seconds=float(seconds))).isoformat()
 
 
@@ -92,7 +92,7 @@ def _ts_array(seconds: np.ndarray) -> np.ndarray:
 
 
 def _epoch(day: dt.date) -> int:
-    return int((dt.datetime.combine(day, dt.time(), dt.timezone.utc) - EPOCH).total_seconds())
+    return int((dt.datetime.combine(day, dt.time(), dt.UTC) - EPOCH).total_seconds())
 
 
 class _Copier:
@@ -217,12 +217,12 @@ class _Generator:
     def system_roles(self) -> None:
         conn = self.cp.conn
         for name, perms in vocab.ROLE_PERMISSIONS.items():
-            role_id = conn.execute(
-                """INSERT INTO rbac_roles (organization_id, name, description, permissions, is_system)
+            role_id = scalar(
+                conn, """INSERT INTO rbac_roles (organization_id, name, description, permissions, is_system)
                    VALUES (NULL, %s, %s, %s, true) RETURNING id""",
                 (name, f"Built-in {name.replace('_', ' ')} role",
                  json.dumps([f"{obj}:{act}" for obj, act in perms])),
-            ).fetchone()[0]
+            )
             self.role_ids[name] = role_id
         self.cp.counts["rbac_roles"] += len(vocab.ROLE_PERMISSIONS)
         self.cp.rows("casbin_rule", ["ptype", "v0", "v1", "v2"],
@@ -271,7 +271,7 @@ class _Generator:
         return users
 
     def _subscriptions(self, r, org_id, plan, org_created, n_users) -> None:
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         if self.cfg.days >= 10 and r.random() < 0.08:   # a plan change inside the window
             change = self.start + r.randint(3, self.cfg.days - 3) * 86400
             previous = {"free": "pro", "pro": r.choice(["free", "enterprise"]), "enterprise": "pro"}[plan]
@@ -611,7 +611,7 @@ def seed_database(cfg: SeedConfig, url: str | None = None, *, progress: bool = T
     with connect(url) as conn:
         if reset:
             reset_data(conn)
-        elif conn.execute("SELECT EXISTS (SELECT 1 FROM organizations)").fetchone()[0]:
+        elif scalar(conn, "SELECT EXISTS (SELECT 1 FROM organizations)"):
             raise SeedError("the database already has organizations; seed an empty database or pass --reset")
         conn.execute("SELECT ensure_monthly_partitions(t::regclass, %s, %s) FROM unnest(ARRAY['audit_logs', 'usage_records']) t",
                      (cfg.first_day - dt.timedelta(days=31), cfg.last_day + dt.timedelta(days=62)))
