@@ -30,3 +30,11 @@ def test_broken_rows_block_the_run(seeded_url, seeded_db):
         run_job("check_source_quality")
     status = seeded_db.execute("SELECT status FROM job_runs WHERE job_name = 'check_source_quality'").fetchone()[0]
     assert status == "failed"
+
+
+def test_socket_urls_get_a_host_for_great_expectations():
+    from auralink.quality_gates.gates import ge_connection_string
+
+    assert ge_connection_string("postgresql://postgres:@/auralink?host=/srv/pg") == \
+        "postgresql+psycopg://postgres:@localhost/auralink?host=/srv/pg"
+    assert ge_connection_string("postgresql://u:p@db:5432/x") == "postgresql+psycopg://u:p@db:5432/x"

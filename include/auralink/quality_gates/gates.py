@@ -30,12 +30,27 @@ def _window_query(gate: Gate, window_days: int) -> str:
             f"(SELECT max({gate.time_column}) FROM {gate.table}) - interval '{int(window_days)} days'")
 
 
+def ge_connection_string(url: str) -> str:
+    """SQLAlchemy URL that Great Expectations' PostgresDsn validator accepts.
+
+    GE insists on a host in the URL; a Unix-socket URL (the embedded database:
+    ``postgresql://postgres:@/auralink?host=/dir``) gets ``localhost`` there, and the ``host`` query
+    parameter, which SQLAlchemy passes to the driver last, still selects the socket.
+    """
+    sa_url = sqlalchemy_url(url)
+    scheme, _, rest = sa_url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if hostpart.startswith("/"):
+        rest = f"{userinfo}{at}localhost{hostpart}"
+    return f"{scheme}://{rest}"
+
+
 def run_gates(url: str, window_days: int = 2) -> list[CheckResult]:
     import great_expectations as gx  # ~5 s import: only when the gate runs, never at DAG parse time
     import great_expectations.expectations as gxe
 
     context = gx.get_context(mode="ephemeral")
-    source = context.data_sources.add_postgres("auralink", connection_string=sqlalchemy_url(url))
+    source = context.data_sources.add_postgres("auralink", connection_string=ge_connection_string(url))
     definitions = []
     for gate in GATES:
         asset = source.add_query_asset(name=gate.table, query=_window_query(gate, window_days))
