@@ -4,7 +4,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='participant_id',
-    indexes=[{'columns': ['participant_id'], 'unique': True}, {'columns': ['call_id']}],
+    indexes=[{'columns': ['participant_id'], 'unique': True}, {'columns': ['call_id']}, {'columns': ['last_sampled_at']}],
   )
 }}
 -- Call quality per participant: network averages and the mean of the per-sample E-model MOS (each sample
@@ -14,12 +14,11 @@ with samples as (
     select *
     from {{ ref('int_call_quality_samples_scored') }}
     {% if is_incremental() %}
-    where call_id in (
+    -- = any(array(...)): PostgreSQL then probes the call_id index per call instead of hashing all samples.
+    where call_id = any(array(
         select distinct s.call_id
         from {{ ref('stg_call_quality_samples') }} as s
-        where s.sampled_at >= (
-            select coalesce(max(last_sampled_at), '-infinity'::timestamptz) - interval '{{ var("lookback_days") }} days'
-            from {{ this }}))
+        where s.sampled_at >= {{ processed_since('last_sampled_at', var('lookback_days') ~ ' days') }}))
     {% endif %}
 ),
 
@@ -47,9 +46,9 @@ per_participant as (
 select
     q.participant_id,
     q.call_id,
-    p.organization_id,
+    c.organization_id,
     p.user_id,
-    p.call_date,
+    c.call_date,
     q.codec,
     q.samples,
     q.scored_samples,
@@ -64,4 +63,5 @@ select
     q.first_sampled_at,
     q.last_sampled_at
 from per_participant as q
-join {{ ref('int_call_participants_enriched') }} as p on p.participant_id = q.participant_id
+join {{ ref('stg_call_participants') }} as p on p.participant_id = q.participant_id
+join {{ ref('stg_calls') }} as c on c.call_id = q.call_id

@@ -14,20 +14,19 @@
 with days_to_rebuild as (
     select distinct u.usage_date
     from {{ ref('stg_usage_records') }} as u
-    where u.received_at > (
-        select coalesce(max(max_received_at), '-infinity'::timestamptz)
-               - interval '{{ var("watermark_margin_minutes") }} minutes'
-        from {{ this }})
+    where u.received_at > {{ processed_since('max_received_at', var('watermark_margin_minutes') ~ ' minutes') }}
     union
     select d::date
-    from generate_series({{ lookback_start('usage_date') }}, current_date + 1, interval '1 day') as d
+    from generate_series({{ lookback_start('usage_date') }}, greatest(current_date + 1, {{ lookback_start('usage_date') }}),
+                         interval '1 day') as d
 ),
 
 usage as (
     select u.*
     from {{ ref('stg_usage_records') }} as u
-    where u.recorded_at >= ((select min(usage_date) from days_to_rebuild)::timestamp at time zone 'UTC')
-      and u.usage_date in (select usage_date from days_to_rebuild)
+    join days_to_rebuild as d
+      on u.recorded_at >= (d.usage_date::timestamp at time zone 'UTC')
+     and u.recorded_at < ((d.usage_date + 1)::timestamp at time zone 'UTC')
 )
 {% else %}
 with usage as (

@@ -13,11 +13,9 @@ with participants as (
     select *
     from {{ ref('int_call_participant_quality') }}
     {% if is_incremental() %}
-    where call_id in (
-        select call_id from {{ ref('int_call_participant_quality') }}
-        where last_sampled_at >= (
-            select coalesce(max(last_sampled_at), '-infinity'::timestamptz) - interval '{{ var("lookback_days") }} days'
-            from {{ this }}))
+    where call_id = any(array(
+        select distinct call_id from {{ ref('int_call_participant_quality') }}
+        where last_sampled_at >= {{ processed_since('last_sampled_at', var('lookback_days') ~ ' days') }}))
     {% endif %}
 ),
 

@@ -21,10 +21,7 @@ months as (
     from usage_daily
     {% if is_incremental() %}
     where usage_date >= (select max(usage_date) from usage_daily) - {{ var('lookback_days') }}
-       or max_received_at > (
-            select coalesce(max(source_max_received_at), '-infinity'::timestamptz)
-                   - interval '{{ var("watermark_margin_minutes") }} minutes'
-            from {{ this }})
+       or max_received_at > {{ processed_since('source_max_received_at', var('watermark_margin_minutes') ~ ' minutes') }}
     {% endif %}
 ),
 

@@ -49,7 +49,9 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
     """DBT_HOST/DBT_PORT/DBT_USER/DBT_PASSWORD/DBT_DBNAME for profiles.yml."""
     params = libpq_params(url)
     return {"DBT_HOST": params["host"], "DBT_PORT": params["port"], "DBT_USER": params["user"],
-            "DBT_PASSWORD": params["password"], "DBT_DBNAME": params["dbname"]}
+            "DBT_PASSWORD": params["password"], "DBT_DBNAME": params["dbname"],
+            # JIT compilation cost more than dbt's small nightly queries and tests (models also set it).
+            "PGOPTIONS": "-c jit=off"}
 
 
 def export_dbt_env(url: str | None = None) -> None:
