@@ -35,4 +35,4 @@ bench-seed:       ## seeding throughput at 10M usage rows (needs DATABASE_URL to
 	.venv/bin/python bench/bench_seed.py --orgs 400 --days 90
 
 clean-db:         ## stop and delete the embedded database
-	.venv/bin/python -c "import pgserver, pathlib; d=pathlib.Path('.auralink/pgdata'); d.exists() and pgserver.get_server(str(d.resolve()), cleanup_mode='stop').cleanup()"; rm -rf .auralink/pgdata
+	.venv/bin/auralink db stop; rm -rf .auralink/pgdata

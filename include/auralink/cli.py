@@ -75,6 +75,13 @@ def cmd_db_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_stop(args: argparse.Namespace) -> int:
+    from auralink.db.embedded import data_directory, stop_server
+
+    print("stopped the embedded database" if stop_server() else f"no embedded database running at {data_directory()}")
+    return 0
+
+
 def cmd_db_url(args: argparse.Namespace) -> int:
     from auralink.db.connection import database_url
 
@@ -145,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="schema migrations and connection").add_subparsers(dest="db_command", required=True)
     db.add_parser("migrate", help="apply pending migrations (a no-op when up to date)").set_defaults(func=cmd_db_migrate)
     db.add_parser("status", help="schema version and pending migrations").set_defaults(func=cmd_db_status)
+    db.add_parser("stop", help="stop the embedded PostgreSQL (it is left running between commands)").set_defaults(
+        func=cmd_db_stop)
     p = db.add_parser("url", help="the database URL in use (password hidden)")
     p.add_argument("--show-password", action="store_true")
     p.set_defaults(func=cmd_db_url)

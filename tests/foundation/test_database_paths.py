@@ -51,6 +51,7 @@ def test_embedded_default_starts_and_migrates(tmp_path, monkeypatch):
         assert out.returncode == 0, out.stderr
         assert "pending:  none" in out.stdout
     finally:
-        import pgserver
+        from auralink.db.embedded import stop_server
 
-        pgserver.get_server(str(tmp_path / "pgdata"), cleanup_mode="stop").cleanup()
+        assert stop_server(tmp_path / "pgdata")
+    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()

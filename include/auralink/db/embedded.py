@@ -34,3 +34,22 @@ def ensure_server(datadir: Path | None = None) -> str:
             log.info("creating database %s in the embedded server at %s", EMBEDDED_DB_NAME, datadir)
             conn.execute(f'CREATE DATABASE "{EMBEDDED_DB_NAME}"')
     return server.get_uri(EMBEDDED_DB_NAME)
+
+
+def stop_server(datadir: Path | None = None) -> bool:
+    """Stop the embedded server if it runs (``pg_ctl stop``, fast mode); returns whether it was running."""
+    import os
+
+    from pgserver._commands import pg_ctl  # the wheel's own pg_ctl wrapper
+
+    datadir = datadir or data_directory()
+    if not (datadir / "postmaster.pid").exists():
+        return False
+    # As root, pgserver runs PostgreSQL as the system user that owns the data directory.
+    owner = {"user": datadir.owner()} if os.geteuid() == 0 else {}
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=datadir, **owner)
+    except Exception as exc:  # noqa: BLE001 - report, do not mask: the caller decides
+        log.warning("could not stop the embedded server at %s: %s", datadir, exc)
+        return False
+    return True
