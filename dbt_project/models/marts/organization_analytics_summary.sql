@@ -39,9 +39,8 @@ days as (
 ),
 
 monthly_active as (
-    select organization_id, date_trunc('month', activity_date)::date as month, count(distinct user_id) as active_users
-    from {{ ref('int_active_users_daily') }}
-    group by 1, 2
+    select organization_id, activity_month as month, active_users
+    from {{ ref('int_active_users_monthly') }}
 ),
 
 month_end_members as (
