@@ -24,10 +24,15 @@ VIEW_ASSETS = {name: Asset(name=f"analytics.{name}", uri=f"auralink://analytics/
 AI_USAGE_ANALYTICS = Asset(name="public.ai_usage_analytics", uri="auralink://public/ai_usage_analytics",
                            group="analytics")
 FIRST_EXTENSION_STAGE = 40
+# Great Expectations gates on the source tables (auralink.quality_gates): a failed blocking check stops
+# the build before it publishes anything.
+SOURCE_QUALITY_JOB = "check_source_quality"
 
 DOC = """
 ### analytics_processing (daily 02:00 UTC)
 
+0. **check_source_quality** (when registered): Great Expectations gates on the newest source rows; a
+   failed blocking check stops the run before dbt.
 1. **dbt** (astronomer-cosmos, rendered from `dbt_project/target/manifest.json`): one task per seed and
    model, each running `dbt build` on its node so its tests gate everything downstream. Staging views,
    incremental daily aggregates, then the marts in schema `analytics` (materialized views
@@ -95,6 +100,9 @@ def analytics_processing():
     @task
     def run_nightly_job(job_name: str) -> dict:
         return airflow_support.run_job(job_name)
+
+    if any(j.name == SOURCE_QUALITY_JOB for j in nightly_jobs()):
+        run_nightly_job.override(task_id=SOURCE_QUALITY_JOB)(SOURCE_QUALITY_JOB) >> dbt
 
     previous = analytics_done
     later = [j for j in nightly_jobs() if j.stage >= FIRST_EXTENSION_STAGE]

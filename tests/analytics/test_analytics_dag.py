@@ -37,6 +37,9 @@ def test_dbt_models_are_tasks_gating_the_ai_costs_and_parity_tests_are_not_night
     assert not any("assert_monthly_costs_match_billing_function" in i for i in ids)
     ai = dag.get_task("ai_usage_costs")
     assert "dbt.fct_ai_usage_daily_model_build" in ai.get_flat_relative_ids(upstream=True)
+    gate = dag.get_task("check_source_quality")  # Great Expectations gates run before any dbt task
+    assert "check_source_quality" in dag.get_task("dbt.stg_usage_records_model_build").get_flat_relative_ids(upstream=True)
+    assert not gate.upstream_task_ids
     publish = dag.get_task("publish_analytics_assets")
     assert {o.uri for o in publish.outlets} >= {"auralink://analytics/daily_usage_summary",
                                                 "auralink://analytics/organization_analytics_summary"}
