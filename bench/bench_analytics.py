@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "include"))
 os.environ.setdefault("AURALINK_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")  # bench-only key
 os.environ.setdefault("AURALINK_HOME", "/tmp/auralink-bench-home")
 
-import psycopg  # noqa: E402
+import psycopg
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 END_DATE = dt.date(2026, 11, 20)
@@ -61,7 +61,7 @@ def log(msg: str) -> None:
 
 
 def hold_back_last_day(url: str, day: dt.date) -> dict[str, int]:
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
     counts = {}
     with psycopg.connect(url) as conn:
         # Scratch database: skip FK triggers, or deleting calls would seq-scan ai_usage (call_id is not

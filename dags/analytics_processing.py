@@ -7,12 +7,11 @@ import datetime as dt
 import itertools
 
 from airflow.sdk import Asset, TaskGroup, dag, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
-
 from auralink.analytics import dbt_runner
 from auralink.jobs import nightly_jobs
 from auralink.orchestration import airflow_support
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 DBT_DIR = dbt_runner.project_dir()
 # Parsing stays fast: the manifest is written once by `auralink analytics manifest` (image build, CI);
@@ -62,7 +61,7 @@ def _dag_callbacks() -> dict:
 @dag(
     dag_id="analytics_processing",
     schedule="0 2 * * *",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
     default_args=airflow_support.default_args(retries=2, timeout_minutes=60),

@@ -46,8 +46,7 @@ def test_dbt_models_are_tasks_gating_the_ai_costs_and_parity_tests_are_not_night
 
 
 def test_jobs_with_stage_40_and_later_are_appended_in_stage_order():
-    from auralink.jobs import JobContext, job, nightly_jobs
-    from auralink.jobs import registry
+    from auralink.jobs import JobContext, job, nightly_jobs, registry
 
     @job("zz_test_stage_45_job", stage=45)
     def zz_test_stage_45_job(ctx: JobContext) -> dict:
@@ -83,7 +82,7 @@ def test_dag_runs_green_changes_nothing_on_rerun_and_emits_assets(airflow_db, se
     dag = load_dag()
     for t in dag.tasks:  # dag.test() waits out retry delays: fail fast here, the failure is reported below
         t.retries = 0
-    run = dag.test(logical_date=dt.datetime(2026, 11, 21, 2, tzinfo=dt.timezone.utc))
+    run = dag.test(logical_date=dt.datetime(2026, 11, 21, 2, tzinfo=dt.UTC))
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     if run.state != "success":
         with psycopg.connect(seeded_url, autocommit=True) as conn:

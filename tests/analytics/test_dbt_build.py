@@ -7,7 +7,6 @@ import datetime as dt
 
 import psycopg
 import pytest
-
 from auralink.analytics import dbt_runner
 from auralink.analytics.views import view_row_counts
 from auralink.jobs import run_job
@@ -39,7 +38,7 @@ def test_every_view_is_built_with_rows_and_refreshes_concurrently(url):
     with psycopg.connect(url, autocommit=True) as conn:
         for name in (p for p in PRODUCED if p.startswith("analytics.")):
             assert conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None, name
-        refreshed = dict((v, c) for v, c, _ in conn.execute("SELECT * FROM refresh_analytics_views()").fetchall())
+        refreshed = {v: c for v, c, _ in conn.execute("SELECT * FROM refresh_analytics_views()").fetchall()}
         # One row per (org, day) and (org, period): keys the unique indexes guarantee.
         orgs, days = conn.execute(
             "SELECT count(DISTINCT organization_id), count(DISTINCT usage_date) FROM analytics.daily_usage_summary"
@@ -87,7 +86,7 @@ def test_late_usage_rows_are_picked_up_by_the_next_night(url):
         conn.execute(
             """INSERT INTO usage_records (organization_id, metric, quantity, recorded_at, received_at, idempotency_key)
                VALUES (%s, 'call_minutes', 1234, %s, now(), 'late-row-test')""",
-            (org, dt.datetime.combine(oldest, dt.time(12), tzinfo=dt.timezone.utc)),
+            (org, dt.datetime.combine(oldest, dt.time(12), tzinfo=dt.UTC)),
         )
     dbt_runner.build(url=url)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -108,7 +107,7 @@ def test_ai_costs_unpriced_model_fails_alone(url):
             """INSERT INTO ai_usage (organization_id, feature, provider, model, unit_type, units, input_tokens,
                                      output_tokens, cost_usd, occurred_at)
                VALUES (%s, 'llm', 'acme', 'unpriced-7b', 'requests', 1, 100, 50, 0.01, %s)""",
-            (org, dt.datetime.combine(day, dt.time(9), tzinfo=dt.timezone.utc)))
+            (org, dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)))
     dbt_runner.build(url=url, select="+fct_ai_usage_daily")
     result = run_job("ai_usage_costs", url=url)
     assert result["status"] == "partial" and result["items"]["failed"] == 1

@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from auralink.quality import mos
 
 SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from auralink.db.connection import scalar
 from auralink.jobs import JobContext, job
 from auralink.jobs.registry import JobFailed
 
@@ -44,12 +45,12 @@ def ai_usage_costs(ctx: JobContext, since: dt.date | None = None, lookback_days:
     if lookback_days < 0:
         raise ValueError("lookback_days must be >= 0")
     with ctx.connect() as conn:
-        if conn.execute("SELECT to_regclass('analytics.fct_ai_usage_daily')").fetchone()[0] is None:
+        if scalar(conn, "SELECT to_regclass('analytics.fct_ai_usage_daily')") is None:
             raise JobFailed("analytics.fct_ai_usage_daily does not exist: run the dbt build (job dbt_build) first")
         # Two runs at once would upsert the same rows: let the second wait instead of deadlocking.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('auralink.ai_usage_costs'))")
         if since is None:
-            newest = conn.execute("SELECT max(usage_date) FROM ai_usage_analytics").fetchone()[0]
+            newest = scalar(conn, "SELECT max(usage_date) FROM ai_usage_analytics")
             since = newest - dt.timedelta(days=lookback_days) if newest else dt.date(1900, 1, 1)
 
         for feature, provider, model, events in conn.execute(
@@ -78,7 +79,7 @@ def ai_usage_costs(ctx: JobContext, since: dt.date | None = None, lookback_days:
                     WHERE {" AND ".join(f"m.{c} = t.{c}" for c in _KEY)})""",
             (since,),
         ).rowcount
-        total = conn.execute("SELECT count(*) FROM ai_usage_analytics WHERE usage_date >= %s", (since,)).fetchone()[0]
+        total = scalar(conn, "SELECT count(*) FROM ai_usage_analytics WHERE usage_date >= %s", (since,))
         conn.commit()
     return {"since": since.isoformat(), "rows_written": written, "rows_removed": removed, "rows_in_window": total}
 

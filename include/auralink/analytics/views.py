@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auralink.analytics.dbt_runner import ANALYTICS_SCHEMA, ANALYTICS_VIEWS
-from auralink.db.connection import connect
+from auralink.db.connection import connect, scalar
 
 
 class ViewNotBuilt(RuntimeError):
@@ -16,9 +16,9 @@ def view_row_counts(url: str | None = None, *, require_rows: bool = False) -> di
     with connect(url, autocommit=True) as conn:
         for name in ANALYTICS_VIEWS:
             qualified = f"{ANALYTICS_SCHEMA}.{name}"
-            if conn.execute("SELECT to_regclass(%s)", (qualified,)).fetchone()[0] is None:
+            if scalar(conn, "SELECT to_regclass(%s)", (qualified,)) is None:
                 raise ViewNotBuilt(f"{qualified} does not exist: the dbt build did not create it")
-            counts[name] = conn.execute(f"SELECT count(*) FROM {qualified}").fetchone()[0]
+            counts[name] = scalar(conn, f"SELECT count(*) FROM {qualified}")
     empty = sorted(n for n, c in counts.items() if c == 0)
     if require_rows and empty:
         raise ViewNotBuilt(f"analytics views without rows: {', '.join(empty)}")
