@@ -80,7 +80,7 @@ def analytics_processing():
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
                                    exclude=[dbt_runner.NIGHTLY_EXCLUDE], emit_datasets=False,
                                    should_detach_multiple_parents_tests=True),
-        operator_args={"pre_execute": _export_dbt_env, "install_deps": False},
+        operator_args={"pre_execute": _export_dbt_env},
     )
 
     @task(outlets=list(VIEW_ASSETS.values()))

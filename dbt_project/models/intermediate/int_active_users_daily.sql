@@ -13,7 +13,10 @@ with activity as (
     from {{ ref('int_call_participants_enriched') }}
     where user_id is not null
     {% if is_incremental() %}
-      and call_started_at >= ({{ lookback_start('activity_date') }}::timestamp at time zone 'UTC')
+      -- = any(array(...)): probe participants per recent call instead of hashing all of them.
+      and call_id = any(array(
+          select call_id from {{ ref('stg_calls') }}
+          where started_at >= ({{ lookback_start('activity_date') }}::timestamp at time zone 'UTC')))
     {% endif %}
     union
     select organization_id, call_date, initiated_by_user_id
