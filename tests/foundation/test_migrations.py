@@ -71,3 +71,15 @@ def test_partitioned_tables_are_partitioned_by_month(db):
     parts = db.execute("SELECT partition_name, range_start::date, range_end::date FROM monthly_partitions('audit_logs')").fetchall()
     assert [p[0] for p in parts] == ["audit_logs_p202601", "audit_logs_p202602", "audit_logs_p202603"]
     assert str(parts[1][1]) == "2026-02-01" and str(parts[1][2]) == "2026-03-01"
+
+
+def test_every_deleting_foreign_key_is_indexed(db):
+    """A CASCADE / SET NULL foreign key without an index turns one parent delete into a full scan."""
+    unindexed = db.execute("""
+        SELECT c.conrelid::regclass::text || '.' || a.attname
+        FROM pg_constraint c
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+        WHERE c.contype = 'f' AND c.confdeltype IN ('c', 'n') AND cardinality(c.conkey) = 1
+          AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1])
+        ORDER BY 1""").fetchall()
+    assert unindexed == []

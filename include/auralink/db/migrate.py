@@ -3,7 +3,8 @@ transaction, recorded in ``schema_migrations`` with a checksum. Re-running is a 
 that was edited afterwards is refused (write a new migration instead).
 
 Version ranges by area keep parallel work from colliding: 0001-0099 foundation, 0100 analytics,
-0200 recordings, 0300 scale-out, 0400 compliance, 0500 billing/insights/reports/security.
+0200 recordings, 0300 scale-out, 0400 compliance, 0500 billing/insights/reports/security, 0900 cross-cutting
+changes that need every area's tables (indexes behind foreign keys).
 """
 
 from __future__ import annotations
