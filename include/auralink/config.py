@@ -54,3 +54,45 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, parts.fragment))
+
+
+def parse_setting(raw: str, default: object) -> object:
+    """Parse an environment value into the type of a setting's default (bool, int, float, Decimal,
+    comma-separated tuple, or str). Raises ValueError when it does not parse."""
+    from decimal import Decimal, InvalidOperation
+
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, Decimal):
+        try:
+            return Decimal(raw)
+        except InvalidOperation:
+            raise ValueError(raw) from None
+    if isinstance(default, tuple):
+        items = [x.strip() for x in raw.split(",") if x.strip()]
+        return tuple(int(x) for x in items) if default and isinstance(default[0], int) else tuple(items)
+    return raw
+
+
+def settings_from_env(cls, prefix: str, **overrides):
+    """A settings dataclass with each field overridable by ``<prefix><FIELD_NAME>`` in the environment."""
+    import dataclasses
+
+    values = {}
+    for f in dataclasses.fields(cls):
+        raw = env(prefix + f.name.upper())
+        if raw is None:
+            continue
+        try:
+            values[f.name] = parse_setting(raw, f.default)
+        except ValueError:
+            raise ValueError(f"{prefix}{f.name.upper()}={raw!r} is not a valid {type(f.default).__name__}") from None
+    return cls(**{**values, **overrides})

@@ -6,7 +6,6 @@ from the price book (``auralink.pricing``).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,14 +31,4 @@ class InsightSettings:
 
     @classmethod
     def from_env(cls, **overrides) -> InsightSettings:
-        values = {}
-        for f in dataclasses.fields(cls):
-            raw = config.env(ENV_PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            kind = type(f.default)
-            try:
-                values[f.name] = kind(raw)
-            except (ValueError, ArithmeticError):
-                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
-        return cls(**{**values, **overrides})
+        return config.settings_from_env(cls, ENV_PREFIX, **overrides)

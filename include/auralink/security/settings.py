@@ -70,29 +70,4 @@ class SecuritySettings:
 
     @classmethod
     def from_env(cls, **overrides) -> SecuritySettings:
-        values = {}
-        for f in dataclasses.fields(cls):
-            raw = config.env(ENV_PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            try:
-                values[f.name] = _parse(raw, f.default)
-            except ValueError:
-                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid "
-                                 f"{type(f.default).__name__}") from None
-        return cls(**{**values, **overrides})
-
-
-def _parse(raw: str, default):
-    if isinstance(default, bool):
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(raw)
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, tuple):
-        items = [x.strip() for x in raw.split(",") if x.strip()]
-        return tuple(int(x) for x in items) if default and isinstance(default[0], int) else tuple(items)
-    return raw
+        return config.settings_from_env(cls, ENV_PREFIX, **overrides)
