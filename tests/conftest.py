@@ -108,24 +108,24 @@ def fresh_db_url(pg_server: str, monkeypatch: pytest.MonkeyPatch):
     drop_database(name)
 
 
-@pytest.fixture
-def db_url(migrated_template: str, monkeypatch: pytest.MonkeyPatch):
-    """A migrated, empty database; DATABASE_URL points at it."""
-    name = create_database(template=migrated_template)
+def _clone_for_test(template: str, monkeypatch: pytest.MonkeyPatch):
+    name = create_database(template=template)
     url = _url_for(name)
     monkeypatch.setenv("DATABASE_URL", url)
     yield url
     drop_database(name)
+
+
+@pytest.fixture
+def db_url(migrated_template: str, monkeypatch: pytest.MonkeyPatch):
+    """A migrated, empty database; DATABASE_URL points at it."""
+    yield from _clone_for_test(migrated_template, monkeypatch)
 
 
 @pytest.fixture
 def seeded_url(seeded_template: str, monkeypatch: pytest.MonkeyPatch):
     """A migrated database with the small deterministic seed; DATABASE_URL points at it."""
-    name = create_database(template=seeded_template)
-    url = _url_for(name)
-    monkeypatch.setenv("DATABASE_URL", url)
-    yield url
-    drop_database(name)
+    yield from _clone_for_test(seeded_template, monkeypatch)
 
 
 @pytest.fixture
