@@ -27,6 +27,8 @@ COPY include/ include/
 COPY dags/ dags/
 COPY plugins/ plugins/
 COPY dbt_project/ dbt_project/
+# The dbt manifest the analytics DAG renders from (dbt parse needs no database), so DAG parsing stays fast.
+RUN /app/.venv/bin/auralink analytics manifest
 
 # A fixed non-root uid: the Argo workflows run their pods as 10001 (runAsNonRoot).
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/auralink auralink \

@@ -53,11 +53,6 @@ def _export_dbt_env(context) -> None:
     dbt_runner.export_dbt_env()
 
 
-def _dag_callbacks() -> dict:
-    callbacks = getattr(airflow_support, "dag_callbacks", None)
-    return callbacks() if callbacks else {}
-
-
 @dag(
     dag_id="analytics_processing",
     schedule="0 2 * * *",
@@ -67,7 +62,7 @@ def _dag_callbacks() -> dict:
     default_args=airflow_support.default_args(retries=2, timeout_minutes=60),
     doc_md=DOC,
     tags=["analytics", "dbt", "nightly"],
-    **_dag_callbacks(),
+    **airflow_support.dag_callbacks(),  # each DAG run recorded in airflow_dag_runs
 )
 def analytics_processing():
     dbt = DbtTaskGroup(
