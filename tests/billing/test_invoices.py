@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import psycopg
 import pytest
 from auralink.billing.invoices import generate_invoice, invoice_document
 from auralink.billing.settings import BillingSettings
+
+from tests.concurrency import run_concurrently
 
 
 def utc(*args: int) -> dt.datetime:
@@ -152,20 +153,12 @@ def test_invoice_numbers_sequential_and_job_idempotent(billing, db):
 
 def test_two_concurrent_runs_make_one_invoice(billing, db_url, db):
     org = billing.org("pro")
-    errors = []
 
     def run():
-        try:
-            with psycopg.connect(db_url, autocommit=True) as conn:
-                generate_invoice(conn, org, OCT, now=CLOSE_OCT)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            generate_invoice(conn, org, OCT, now=CLOSE_OCT)
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _, errors = run_concurrently(run)
     assert not errors
     assert db.execute("SELECT count(*), max(invoice_number) FROM invoices WHERE organization_id = %s",
                       (org,)).fetchone() == (1, 1)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import psycopg
 import pytest
 from auralink.db import migrate as migrate_mod
+
+from tests.concurrency import run_concurrently
 
 
 def test_migrate_from_empty_then_noop(fresh_db_url):
@@ -41,19 +41,7 @@ def test_edited_migration_is_refused(db_url):
 
 
 def test_concurrent_migrations_apply_once(fresh_db_url):
-    errors: list[Exception] = []
-
-    def run():
-        try:
-            migrate_mod.migrate(fresh_db_url)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _, errors = run_concurrently(lambda: migrate_mod.migrate(fresh_db_url))
     assert errors == []
     with psycopg.connect(fresh_db_url) as conn:
         n = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]

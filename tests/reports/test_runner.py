@@ -8,13 +8,14 @@ import io
 import json
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 from auralink.jobs import run_job
 from auralink.reports.runner import run_due_reports, ticks
+
+from tests.concurrency import run_concurrently
 
 EXAMPLE = {"metrics": [{"column": "call_minutes", "agg": "sum"}], "dimensions": ["day"],
            "filters": [{"column": "call_type", "op": "=", "value": "video"}], "date_range": {"last_days": 30},
@@ -64,22 +65,14 @@ def test_due_report_generated_once_per_tick_even_when_run_twice(reports, db, rep
 
 def test_concurrent_runs_generate_a_tick_once(reports, db_url, db, reports_dir):
     rid = reports.report("Video minutes", EXAMPLE)
-    results, errors = [], []
 
     def run():
-        try:
-            with psycopg.connect(db_url, autocommit=True) as conn:
-                results.extend(o.status for o in run_due_reports(conn, NOW))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            return [o.status for o in run_due_reports(conn, NOW)]
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_concurrently(run)
     assert not errors
-    assert sorted(results) == ["not_due", "not_due", "succeeded"]
+    assert sorted(status for statuses in results for status in statuses) == ["not_due", "not_due", "succeeded"]
     assert db.execute("SELECT count(*) FROM report_runs WHERE report_id = %s", (rid,)).fetchone()[0] == 1
 
 

@@ -14,6 +14,8 @@ import pytest
 import yaml
 from argo_local import LocalArgo
 
+from tests.recordings.fake_llm import FakeLLM
+
 ROOT = Path(__file__).resolve().parents[2]
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 SENTENCES = ["hello this is a short test call about the budget for next year",
@@ -223,62 +225,18 @@ def test_nightly(seeded_db, seeded_secrets, tmp_path):
     assert tracked(seeded_db, run.uid)[:2] == ("nightly", "Succeeded")
 
 
-class FakeLLM:
-    """An OpenAI-compatible chat endpoint on 127.0.0.1 that records who called it and bills fixed tokens."""
-
-    def __init__(self):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.calls: list[dict] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.calls.append({"path": self.path, "authorization": self.headers.get("Authorization"),
-                                   "model": body.get("model")})
-                content = json.dumps({"summary": "The team agreed to follow up next week.",
-                                      "action_items": ["Send the report"], "sentiment": "positive"})
-                reply = json.dumps({
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
-                }).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_summarization_calls_the_llm_with_the_key_from_its_secret(db, calls, secrets, tmp_path):
     add_transcripts(db, calls)
-    llm = FakeLLM()
-    try:
+    with FakeLLM() as llm:   # the recordings tests' OpenAI-compatible server (answers "success")
         run = LocalArgo(
             load("summarization.yaml"), workdir=tmp_path, parameters={"batch-size": "2", "max-workers": "2"},
             secrets={**secrets, ("auralink-openai", "api-key"): "sk-test-from-secret"},
-            configmaps={"auralink-settings": {"AURALINK_OPENAI_BASE_URL": llm.url,
+            configmaps={"auralink-settings": {"AURALINK_OPENAI_BASE_URL": llm.base_url,
                                               "AURALINK_SUMMARY_MODEL": "gpt-4o-mini"}},
         ).execute()
-    finally:
-        llm.close()
     assert run.status == "Succeeded", [(s.template, s.stderr[-300:]) for s in run.steps if s.exit_code]
-    assert len(llm.calls) == 3
-    assert {(c["path"], c["authorization"], c["model"]) for c in llm.calls} == {
+    assert len(llm.requests) == 3
+    assert {(c["path"], c["auth"], c["model"]) for c in llm.requests} == {
         ("/v1/chat/completions", "Bearer sk-test-from-secret", "gpt-4o-mini")}
     usage = db.execute("SELECT provider, model, sum(input_tokens), sum(output_tokens), sum(cost_usd) FROM ai_usage "
                        "WHERE feature = 'llm' GROUP BY provider, model").fetchall()
