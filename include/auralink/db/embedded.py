@@ -22,9 +22,17 @@ def data_directory() -> Path:
 
 def ensure_server(datadir: Path | None = None) -> str:
     """Start (or reuse) the embedded server and return a URL to its ``auralink`` database."""
-    import pgserver  # imported here: the wheel is only needed when no DATABASE_URL is configured
+    import warnings
+
     import psycopg
 
+    with warnings.catch_warnings():  # platformdirs warns on every import where XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: the wheel is only needed when no DATABASE_URL is configured
+
+    # pgserver logs every handle it opens and closes at INFO, including from an atexit hook after
+    # logging's streams are closed; its warnings are what matter.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     datadir = datadir or data_directory()
     server = pgserver.get_server(str(datadir), cleanup_mode=None)
     admin_url = server.get_uri()
