@@ -44,6 +44,16 @@ def run_pipeline(*, triggered_by: str = "cli", stop_on_error: bool = True, url: 
     return results
 
 
+def failed_items(run_id: int, *, url: str | None = None, limit: int = 5) -> list[tuple[str, str, str]]:
+    """(item type, id, reason) of the items a run recorded as failed."""
+    from auralink.db.connection import connect
+
+    with connect(url, autocommit=True) as conn:
+        return conn.execute(
+            """SELECT item_type, item_id, coalesce(reason, '') FROM job_run_items
+               WHERE job_run_id = %s AND outcome = 'failed' ORDER BY id LIMIT %s""", (run_id, limit)).fetchall()
+
+
 def produced_counts(url: str | None = None) -> dict[str, int]:
     from auralink.db.connection import connect, scalar
 
@@ -74,6 +84,9 @@ def run_demo(*, orgs: int, days: int, seed: int) -> int:
         items = r.get("items", {})
         extra = f" failed items={items.get('failed')}" if items.get("failed") else ""
         print(f"  [{r['stage']:>2}] {r['job']:32s} {r['status']}{extra}" + (f"  {r['error']}" if r.get("error") else ""))
+        if r["status"] == "partial":   # the seed plants bad recordings and a legal hold: show what they did
+            for item_type, item_id, reason in failed_items(r["run_id"], url=url):
+                print(f"         {item_type} {item_id}: {reason}")
     print("\nproduced:")
     for name, n in produced_counts(url).items():
         print(f"  {name:45s} {n:>10,d}")
