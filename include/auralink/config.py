@@ -78,7 +78,9 @@ def parse_setting(raw: str, default: object) -> object:
             raise ValueError(raw) from None
     if isinstance(default, tuple):
         items = [x.strip() for x in raw.split(",") if x.strip()]
-        return tuple(int(x) for x in items) if default and isinstance(default[0], int) else tuple(items)
+        if default and isinstance(default[0], int):
+            return tuple(int(x) for x in items)
+        return tuple(items)
     return raw
 
 

@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from auralink.billing.settings import BillingSettings
+from auralink.db.connection import scalar
 
 CENT = Decimal("0.01")
 PLAN_NAMES = {"free": "Free", "pro": "Pro", "enterprise": "Enterprise"}
@@ -154,11 +155,11 @@ def _late_usage_lines(conn: psycopg.Connection, org: uuid.UUID, month: dt.date, 
         return [], 0
     grace_end = _utc_midnight(month) + dt.timedelta(days=settings.late_usage_grace_days)
     late_until = min(cutoff, grace_end)
-    unbilled = conn.execute(
+    unbilled = scalar(conn,
         """SELECT count(*) FROM usage_records
            WHERE organization_id = %s AND recorded_at >= %s AND recorded_at < %s
              AND received_at >= %s AND received_at >= %s AND metric IN ('call_minutes', 'ai_calls')""",
-        (org, _utc_midnight(prev), _utc_midnight(month), inv["usage_cutoff_at"], grace_end)).fetchone()[0]
+        (org, _utc_midnight(prev), _utc_midnight(month), inv["usage_cutoff_at"], grace_end))
     if late_until <= inv["usage_cutoff_at"]:
         return [], unbilled
     counts = conn.cursor(row_factory=dict_row).execute(
@@ -235,15 +236,15 @@ def generate_invoice(conn: psycopg.Connection, org: uuid.UUID | str, month: dt.d
                WHERE m.organization_id = %s AND m.left_at IS NULL AND u.erased_at IS NULL
                ORDER BY (m.member_role = 'owner') DESC, m.joined_at, u.email LIMIT 1""", (org,)).fetchone()
         if existing is None:
-            number = conn.execute("SELECT COALESCE(max(invoice_number), 0) + 1 FROM invoices WHERE organization_id = %s",
-                                  (org,)).fetchone()[0]
-            invoice_id = conn.execute(
+            number = scalar(conn, "SELECT COALESCE(max(invoice_number), 0) + 1 FROM invoices WHERE organization_id = %s",
+                                  (org,))
+            invoice_id = scalar(conn,
                 """INSERT INTO invoices (organization_id, invoice_number, period_start, period_end, status,
                                          subtotal_usd, tax_usd, total_usd, billing_email, issued_at,
                                          usage_cutoff_at, metadata)
                    VALUES (%s, %s, %s, %s, 'draft', %s, 0, %s, %s, %s, %s, %s) RETURNING id""",
                 (org, number, month, period_end, subtotal, subtotal, email[0] if email else None, now, now,
-                 Jsonb(metadata))).fetchone()[0]
+                 Jsonb(metadata)))
             outcome = "created"
         else:
             invoice_id, number = existing["id"], existing["invoice_number"]

@@ -36,6 +36,7 @@ import psycopg
 
 from auralink import config
 from auralink.compliance import holds, storage
+from auralink.db.connection import scalar
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def archive_audit_logs(ctx, *, retention_days: int = DEFAULT_RETENTION_DAYS, as_
         if max_partitions is not None:
             parts = parts[:max_partitions]
         for name, start, end in parts:
-            if not conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, name)).fetchone()[0]:
+            if not scalar(conn, "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, name)):
                 ctx.record_item("audit_partition", name, "skipped", "being archived by another run")
                 results.append(PartitionResult(name, "locked"))
                 continue
@@ -153,7 +154,7 @@ def archive_released_held_rows(ctx, conn: psycopg.Connection, cutoff: dt.datetim
     """Rows kept in audit_logs_held whose hold has since been released go the way their partition
     went: to a verified archive file, then out of the table. One transaction: a crash before the
     commit leaves them held (a re-run writes a fresh file), so nothing is lost."""
-    if not conn.execute("SELECT pg_try_advisory_lock(%s, hashtext('audit_logs_held'))", (_LOCK_NAMESPACE,)).fetchone()[0]:
+    if not scalar(conn, "SELECT pg_try_advisory_lock(%s, hashtext('audit_logs_held'))", (_LOCK_NAMESPACE,)):
         return 0
     held = holds.held_predicate("h.organization_id", "h.actor_user_id", "h.resource_type", "h.resource_id")
     try:
@@ -250,7 +251,7 @@ def _move_held_rows(ctx, conn: psycopg.Connection, name: str) -> int:
     for r, n in sorted(by_reason.items()):
         ctx.record_item("audit_partition_held_rows", name, "skipped",
                         holds.skip_message(f"{r} ({n} rows moved to audit_logs_held)"))
-    return conn.execute("SELECT held_rows FROM audit_log_archives WHERE partition_name = %s", (name,)).fetchone()[0]
+    return scalar(conn, "SELECT held_rows FROM audit_log_archives WHERE partition_name = %s", (name,))
 
 
 class _HashingCounter:
@@ -274,7 +275,7 @@ def _write_archive(conn: psycopg.Connection, name: str) -> None:
     taken = conn.execute("SELECT id FROM audit_log_archives WHERE location = %s AND partition_name <> %s",
                          (location, name)).fetchone()
     if taken:  # an earlier incarnation of this month owns that file: never overwrite an archive
-        own_id = conn.execute("SELECT id FROM audit_log_archives WHERE partition_name = %s", (name,)).fetchone()[0]
+        own_id = scalar(conn, "SELECT id FROM audit_log_archives WHERE partition_name = %s", (name,))
         location = storage.join(storage.archive_root(), "audit_logs", f"{name}.{own_id}.csv.gz")
     level = int(config.env("AURALINK_ARCHIVE_GZIP_LEVEL", "5") or 5)
     content = hashlib.sha256()
@@ -372,7 +373,7 @@ def _table_digest(conn: psycopg.Connection, name: str) -> str:
 def _drop_if_unchanged(conn: psycopg.Connection, name: str, state: dict[str, Any]) -> bool:
     """Detach and drop the partition if it still holds exactly what the verified archive holds."""
     with conn.transaction():
-        if conn.execute("SELECT to_regclass(%s) IS NULL", (name,)).fetchone()[0]:
+        if scalar(conn, "SELECT to_regclass(%s) IS NULL", (name,)):
             conn.execute("UPDATE audit_log_archives SET status = 'superseded', updated_at = now(), "
                          "error = 'partition was dropped by another path' WHERE partition_name = %s", (name,))
             return True

@@ -34,6 +34,7 @@ from psycopg import sql
 from auralink.compliance import holds, storage
 from auralink.compliance.exports import to_json_text
 from auralink.compliance.subject import Subject
+from auralink.db.connection import scalar
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +186,8 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
             "RETURNING old.storage_uri", p).fetchall()
         files_to_delete += [r[0] for r in rows]
         report.add("deleted", "call_recordings (audio)", len(rows))
-        shared = conn.execute("SELECT count(*) FROM call_recordings WHERE call_id IN "
-                              "(SELECT call_id FROM _erase_calls WHERE NOT solo) AND status <> 'deleted'").fetchone()[0]
+        shared = scalar(conn, "SELECT count(*) FROM call_recordings WHERE call_id IN "
+                              "(SELECT call_id FROM _erase_calls WHERE NOT solo) AND status <> 'deleted'")
         if shared:
             report.kept.append({"what": "call_recordings of calls with other participants", "rows": shared,
                                 "basis": BASIS["recordings"]})
@@ -221,7 +222,7 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
             conn, f"UPDATE calls t SET initiated_by = NULL WHERE initiated_by = %(u)s "
                   f"AND {not_held('t.organization_id', chr(39) + 'call' + chr(39), 't.id::text')}", p))
         report.kept.append({"what": "calls the subject joined (without the subject's identity)",
-                            "rows": conn.execute("SELECT count(*) FROM _erase_calls").fetchone()[0],
+                            "rows": scalar(conn, "SELECT count(*) FROM _erase_calls"),
                             "basis": BASIS["calls"]})
     if "ai_usage" in want:
         held_rows("ai_usage", "t.user_id = %(u)s")
@@ -339,8 +340,8 @@ def text_columns(conn: psycopg.Connection) -> dict[tuple[str, str], list[tuple[s
 
 
 def _has_column(conn: psycopg.Connection, schema: str, table: str, column: str) -> bool:
-    return conn.execute("SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
-                        "AND table_name = %s AND column_name = %s)", (schema, table, column)).fetchone()[0]
+    return scalar(conn, "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                        "AND table_name = %s AND column_name = %s)", (schema, table, column))
 
 
 def sweep_identifiers(conn: psycopg.Connection, p: dict[str, Any]) -> dict[str, int]:

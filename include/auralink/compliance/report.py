@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from auralink.compliance import exports, storage
+from auralink.db.connection import scalar
 
 STANDARDS = ("GDPR", "HIPAA", "SOC2")
 FORMATS = ("json", "pdf")
@@ -126,13 +127,13 @@ def build_report(conn: psycopg.Connection, organization_id: Any, standard: str, 
     archives = _rows(conn,
                      "SELECT partition_name, status, row_count, held_rows, location, content_sha256, verified_at, dropped_at"
                      " FROM audit_log_archives ORDER BY range_start")
-    held_audit = conn.execute("SELECT count(*) FROM audit_logs_held WHERE organization_id = %(org)s", p).fetchone()[0]
+    held_audit = scalar(conn, "SELECT count(*) FROM audit_logs_held WHERE organization_id = %(org)s", p)
     legal_holds = _rows(conn, "SELECT id, scope, resource_type, resource_id, reason, case_reference, placed_by, placed_at"
                               " FROM legal_holds WHERE organization_id = %(org)s AND released_at IS NULL ORDER BY placed_at", p)
     security = _rows(conn, "SELECT severity, status, count(*) AS events FROM security_events"
                            " WHERE organization_id = %(org)s AND detected_at >= %(since)s GROUP BY 1, 2 ORDER BY 1, 2", p)
-    audit_events = conn.execute("SELECT count(*) FROM audit_logs WHERE organization_id = %(org)s AND occurred_at >= %(since)s",
-                                p).fetchone()[0]
+    audit_events = scalar(conn, "SELECT count(*) FROM audit_logs WHERE organization_id = %(org)s AND occurred_at >= %(since)s",
+                                p)
     review = access_review(conn, organization_id)
     overdue = sum(1 for r in open_requests if r["due"] < now)  # open ones, whenever received
     late = sum(r["late"] for r in requests)

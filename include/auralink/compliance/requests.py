@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from auralink.compliance import deadlines, erasure, exports, storage
 from auralink.compliance.subject import Subject, UnknownSubject, gather, resolve_subject
+from auralink.db.connection import scalar
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,8 @@ def _validate(conn: psycopg.Connection, req: dict[str, Any]) -> tuple[Subject, s
         raise RequestRejected(str(exc)) from None
     if subject.erased:
         raise RequestRejected("the data subject was already erased; nothing identifiable is left")
-    member = conn.execute("SELECT EXISTS (SELECT 1 FROM organization_members WHERE organization_id = %s AND user_id = %s)",
-                          (req["organization_id"], subject.user_id)).fetchone()[0]
+    member = scalar(conn, "SELECT EXISTS (SELECT 1 FROM organization_members WHERE organization_id = %s AND user_id = %s)",
+                          (req["organization_id"], subject.user_id))
     if not member:
         raise RequestRejected(f"unknown data subject: the user is not a member of organization {req['organization_id']}")
     dup = _duplicate_of(conn, req, subject)

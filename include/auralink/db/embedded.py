@@ -48,7 +48,7 @@ def stop_server(datadir: Path | None = None) -> bool:
     """Stop the embedded server if it runs (``pg_ctl stop``, fast mode); returns whether it was running."""
     import os
 
-    from pgserver._commands import pg_ctl  # the wheel's own pg_ctl wrapper
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # the wheel's pg_ctl wrapper (made at import)
 
     datadir = datadir or data_directory()
     if not (datadir / "postmaster.pid").exists():

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg.types.json import Jsonb
 
+from auralink.db.connection import scalar
 from auralink.insights.rules import RULES, Insight, org_window
 from auralink.insights.settings import InsightSettings
 
@@ -18,7 +19,7 @@ def save(conn: psycopg.Connection, insights: list[Insight], now: dt.datetime) ->
     resolved one that holds again is re-opened."""
     new = updated = 0
     for i in insights:
-        inserted = conn.execute(
+        inserted = scalar(conn,
             """INSERT INTO cost_optimization_insights (organization_id, insight_type, title, description, evidence,
                                                        estimated_monthly_saving_usd, dedup_key, first_detected_at,
                                                        last_detected_at)
@@ -31,7 +32,7 @@ def save(conn: psycopg.Connection, insights: list[Insight], now: dt.datetime) ->
                                  ELSE cost_optimization_insights.status END
                RETURNING (xmax = 0)""",
             (i.organization_id, i.insight_type, i.title, i.description, Jsonb(i.evidence), i.saving_usd, i.dedup_key,
-             now, now)).fetchone()[0]
+             now, now))
         new += inserted
         updated += not inserted
     return new, updated

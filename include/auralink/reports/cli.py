@@ -27,7 +27,7 @@ def _validate(args: argparse.Namespace) -> int:
         if isinstance(raw, dict) and "formats" in raw:
             validate_formats(raw["formats"])
         if isinstance(raw, dict) and raw.get("schedule_cron"):
-            from croniter import croniter
+            from croniter import croniter  # type: ignore[import-untyped]
 
             if not croniter.is_valid(raw["schedule_cron"]):
                 raise ReportDefinitionError(f"schedule_cron {raw['schedule_cron']!r} is not a valid cron expression")

@@ -34,7 +34,7 @@ class ScheduleError(ValueError):
 
 def ticks(cron: str, timezone: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """(latest tick at or before ``now``, next tick after ``now``), as UTC datetimes."""
-    from croniter import croniter
+    from croniter import croniter  # type: ignore[import-untyped]
 
     try:
         tz = ZoneInfo(timezone)

@@ -19,6 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from auralink.db.connection import scalar
 from auralink.security.settings import SecuritySettings
 
 EVIDENCE_IDS = 20  # audit ids kept as evidence per event (the count is always complete)
@@ -267,7 +268,7 @@ def save(conn: psycopg.Connection, findings: list[Finding]) -> tuple[int, int]:
     """Upsert findings on dedup_key; returns (new, updated). Triage status is never reset."""
     new = updated = 0
     for f in findings:
-        inserted = conn.execute(
+        inserted = scalar(conn,
             """INSERT INTO security_events (organization_id, user_id, rule, severity, source_ip, description, evidence,
                                             dedup_key, first_seen_at, last_seen_at, occurrences)
                VALUES ((SELECT id FROM organizations WHERE id = %(org)s), (SELECT id FROM users WHERE id = %(user)s),
@@ -281,7 +282,7 @@ def save(conn: psycopg.Connection, findings: list[Finding]) -> tuple[int, int]:
                RETURNING (xmax = 0)""",
             {"org": f.organization_id, "user": f.user_id, "rule": f.rule, "severity": f.severity, "ip": f.source_ip,
              "description": f.description, "evidence": Jsonb(f.evidence), "key": f.dedup_key,
-             "first": f.first_seen_at, "last": f.last_seen_at, "n": f.occurrences}).fetchone()[0]
+             "first": f.first_seen_at, "last": f.last_seen_at, "n": f.occurrences})
         new += inserted
         updated += not inserted
     return new, updated
