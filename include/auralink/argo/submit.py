@@ -43,7 +43,7 @@ class ServerConfig:
         if not server.startswith(("http://", "https://")):
             raise SubmitError(f"ARGO_SERVER_URL must start with http:// or https://, got {server!r}")
         skip_verify = (config.env("ARGO_INSECURE_SKIP_VERIFY") or "").lower() in ("1", "true", "yes")
-        return cls(url=server.rstrip("/") + "/", namespace=namespace or config.env("ARGO_NAMESPACE", "default"),
+        return cls(url=server.rstrip("/") + "/", namespace=namespace or config.env("ARGO_NAMESPACE") or "default",
                    token=config.env("ARGO_TOKEN"), verify_ssl=not skip_verify)
 
     def __repr__(self) -> str:  # dataclass repr would show the token

@@ -115,7 +115,9 @@ def record_run(run: WorkflowRun, url: str | None = None) -> dict[str, Any]:
     }
     with (connect(url, autocommit=True, application_name="auralink:argo-record") as conn,
           conn.cursor(row_factory=dict_row) as cur):
-        return cur.execute(_UPSERT, params).fetchone()
+        row = cur.execute(_UPSERT, params).fetchone()
+        assert row is not None  # the upsert always RETURNs the row
+        return row
 
 
 def recent_runs(limit: int = 20, template: str | None = None, url: str | None = None) -> list[dict[str, Any]]:

@@ -95,7 +95,10 @@ def _costs(conn: psycopg.Connection, org: uuid.UUID, month: dt.date, received_be
 
 
 def _plan(conn: psycopg.Connection, plan: str) -> dict[str, Any]:
-    return conn.cursor(row_factory=dict_row).execute("SELECT * FROM billing_plans WHERE plan = %s", (plan,)).fetchone()
+    row = conn.cursor(row_factory=dict_row).execute("SELECT * FROM billing_plans WHERE plan = %s", (plan,)).fetchone()
+    if row is None:
+        raise LookupError(f"plan {plan!r} is not in billing_plans")
+    return row
 
 
 def compute_lines(conn: psycopg.Connection, org: uuid.UUID, month: dt.date, cutoff: dt.datetime,

@@ -162,7 +162,8 @@ def archive_released_held_rows(ctx, conn: psycopg.Connection, cutoff: dt.datetim
             conn.execute("DROP TABLE IF EXISTS _released_audit")
             conn.execute("CREATE TEMP TABLE _released_audit ON COMMIT DROP AS SELECT h.id, h.occurred_at FROM "
                          f"audit_logs_held h WHERE h.occurred_at < %s AND NOT {held}", (cutoff,))
-            n, lo, hi = conn.execute("SELECT count(*), min(occurred_at), max(occurred_at) FROM _released_audit").fetchone()
+            n, lo, hi = conn.execute(
+                "SELECT count(*), min(occurred_at), max(occurred_at) FROM _released_audit").fetchone() or (0, None, None)
             if n == 0:
                 return 0
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -227,8 +228,11 @@ def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.dateti
 
 def _state(conn: psycopg.Connection, name: str) -> dict[str, Any]:
     cur = conn.execute("SELECT * FROM audit_log_archives WHERE partition_name = %s", (name,))
-    cols = [d.name for d in cur.description]
-    return dict(zip(cols, cur.fetchone()))
+    cols = [d.name for d in cur.description or ()]
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(f"no archive record for partition {name}")
+    return dict(zip(cols, row))
 
 
 def _move_held_rows(ctx, conn: psycopg.Connection, name: str) -> int:
@@ -282,7 +286,8 @@ def _write_archive(conn: psycopg.Connection, name: str) -> None:
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     try:
         # Same snapshot for the file and its recorded range and count.
-        rows, lo, hi = conn.execute(f'SELECT count(*), min(occurred_at), max(occurred_at) FROM "{name}"').fetchone()
+        rows, lo, hi = conn.execute(  # an aggregate: always one row
+            f'SELECT count(*), min(occurred_at), max(occurred_at) FROM "{name}"').fetchone() or (0, None, None)
         with storage.atomic_writer(location) as raw, \
                 gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz:
             first = True

@@ -34,7 +34,7 @@ def _request_outcome(request_id: str) -> dict[str, Any]:
         row = cur.fetchone()
         if row is None:
             raise ValueError(f"no compliance request {request_id}")
-        return dict(zip([d.name for d in cur.description], row))
+        return dict(zip([d.name for d in cur.description or ()], row))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

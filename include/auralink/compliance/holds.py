@@ -39,6 +39,7 @@ def hold_reason(conn: psycopg.Connection, organization_id: Any, user_id: Any = N
         "legal_hold_reasons(%s::uuid, %s::uuid, %s::text, %s::text)",
         (organization_id, user_id, resource_type, None if resource_id is None else str(resource_id)) * 2,
     ).fetchone()
+    assert row is not None  # a SELECT of expressions always returns one row
     if not row[0]:
         return None
     return row[1] or "legal hold"

@@ -40,7 +40,7 @@ PRIVILEGED_ACTIONS = ("manage", "admin", "delete", "export", "write", "*")
 
 def _rows(conn: psycopg.Connection, query: str, params: Any = None) -> list[dict[str, Any]]:
     cur = conn.execute(query, params)
-    cols = [d.name for d in cur.description]
+    cols = [d.name for d in cur.description or ()]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 

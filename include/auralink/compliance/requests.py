@@ -51,6 +51,7 @@ def submit_request(conn: psycopg.Connection, *, organization_id: Any, request_ty
         " export_format, scope, requested_by, received_at, due_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
         (organization_id, subject_user_id, subject_email, request_type, standard, fmt, Jsonb(scope), requested_by,
          received_at, deadlines.due_date(received_at))).fetchone()
+    assert row is not None  # INSERT ... RETURNING one row
     return row[0]
 
 
@@ -92,7 +93,7 @@ def claim(conn: psycopg.Connection, batch_size: int, request_id: Any = None) -> 
         "   AND (%s::uuid IS NULL OR id = %s::uuid)"
         "   ORDER BY received_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING r.*",
         (STALE_AFTER, MAX_ATTEMPTS, request_id, request_id, batch_size))
-    cols = [d.name for d in cur.description]
+    cols = [d.name for d in cur.description or ()]
     return sorted((dict(zip(cols, r)) for r in cur.fetchall()), key=lambda r: (r["received_at"], str(r["id"])))
 
 

@@ -111,6 +111,6 @@ def gather(conn: psycopg.Connection, subject: Subject, organization_id: Any = No
     data: dict[str, list[dict[str, Any]]] = {}
     for section, sql in SECTIONS:
         cur = conn.execute(sql, params)
-        cols = [d.name for d in cur.description]
+        cols = [d.name for d in cur.description or ()]
         data[section] = [dict(zip(cols, row)) for row in cur.fetchall()]
     return data

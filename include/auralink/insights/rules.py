@@ -66,6 +66,8 @@ def org_window(conn: psycopg.Connection, org: uuid.UUID, as_of: dt.datetime, s: 
                                      AND u.metric IN ('call_minutes', 'ai_calls')), %(start)s))
            FROM organizations o WHERE o.id = %(org)s""",
         {"org": org, "t": as_of, "start": start}).fetchone()
+    if row is None:
+        raise LookupError(f"unknown organization {org}")
     plan, seats, since = row
     days = Decimal(max((as_of - since).total_seconds(), 0) / 86400).quantize(Decimal("0.01"))
     return OrgWindow(org, as_of, start, max(days, Decimal("0.01")), plan, seats)

@@ -67,9 +67,10 @@ def bursts(events: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Any
     found = []
     for k, evs in per_key.items():
         session: list[dict[str, Any]] = []
-        for ev in evs + [None]:
-            if ev is not None and (not session or ev["occurred_at"] - session[-1]["occurred_at"] <= window):
-                session.append(ev)
+        nxt: dict[str, Any] | None
+        for nxt in [*evs, None]:   # None: flush the last session
+            if nxt is not None and (not session or nxt["occurred_at"] - session[-1]["occurred_at"] <= window):
+                session.append(nxt)
                 continue
             if len(session) >= threshold:
                 times = [e["occurred_at"] for e in session]
@@ -80,7 +81,7 @@ def bursts(events: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], Any
                     peak = max(peak, hi - lo + 1)
                 if peak >= threshold:
                     found.append((k, session))
-            session = [ev] if ev is not None else []
+            session = [nxt] if nxt is not None else []
     return found
 
 

@@ -29,6 +29,7 @@ def detect_security_events(ctx: JobContext, since: dt.datetime | None = None, un
             since = (row[0] - dt.timedelta(hours=settings.overlap_hours) if row
                      else until - dt.timedelta(days=settings.initial_lookback_days))
         since = _aware(since)
+        assert since is not None  # set from the argument or the watermark above
         if since >= until:
             raise ValueError(f"since ({since}) must be before until ({until})")
         try:
