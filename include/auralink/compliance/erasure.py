@@ -224,26 +224,27 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
         report.kept.append({"what": "calls the subject joined (without the subject's identity)",
                             "rows": scalar(conn, "SELECT count(*) FROM _erase_calls"),
                             "basis": BASIS["calls"]})
+    def pseudonymize_kept(table: str, subject_rows: str, update_sql: str) -> None:
+        """Rows kept on a legal basis: record held ones, pseudonymize the rest, say why they stay."""
+        held_rows(table, subject_rows)
+        n = _exec(conn, update_sql, p)
+        report.add("pseudonymized", table, n)
+        if n:
+            report.kept.append({"what": table, "rows": n, "basis": BASIS[table]})
+
     if "ai_usage" in want:
-        held_rows("ai_usage", "t.user_id = %(u)s")
-        n = _exec(conn, "UPDATE ai_usage t SET user_id = NULL, metadata = regexp_replace(metadata::text, %(rx)s, "
-                        f"%(pseudo)s, 'gi')::jsonb WHERE user_id = %(u)s AND {not_held('t.organization_id')}", p)
-        report.add("pseudonymized", "ai_usage", n)
-        if n:
-            report.kept.append({"what": "ai_usage", "rows": n, "basis": BASIS["ai_usage"]})
+        pseudonymize_kept("ai_usage", "t.user_id = %(u)s",
+                          "UPDATE ai_usage t SET user_id = NULL, metadata = regexp_replace(metadata::text, %(rx)s, "
+                          f"%(pseudo)s, 'gi')::jsonb WHERE user_id = %(u)s AND {not_held('t.organization_id')}")
     if "usage_records" in want:
-        held_rows("usage_records", "t.user_id = %(u)s")
-        n = _exec(conn, f"UPDATE usage_records t SET user_id = %(pseudo_uuid)s WHERE user_id = %(u)s AND {not_held('t.organization_id')}", p)
-        report.add("pseudonymized", "usage_records", n)
-        if n:
-            report.kept.append({"what": "usage_records", "rows": n, "basis": BASIS["usage_records"]})
+        pseudonymize_kept("usage_records", "t.user_id = %(u)s",
+                          "UPDATE usage_records t SET user_id = %(pseudo_uuid)s WHERE user_id = %(u)s "
+                          f"AND {not_held('t.organization_id')}")
     if "invoices" in want:
-        held_rows("invoices", "lower(t.billing_email) = lower(%(email)s)")
-        n = _exec(conn, "UPDATE invoices t SET billing_email = %(pseudo_email)s WHERE lower(billing_email) = lower(%(email)s) "
-                        f"AND {not_held('t.organization_id', chr(39) + 'invoice' + chr(39), 't.id::text')}", p)
-        report.add("pseudonymized", "invoices", n)
-        if n:
-            report.kept.append({"what": "invoices", "rows": n, "basis": BASIS["invoices"]})
+        pseudonymize_kept("invoices", "lower(t.billing_email) = lower(%(email)s)",
+                          "UPDATE invoices t SET billing_email = %(pseudo_email)s "
+                          "WHERE lower(billing_email) = lower(%(email)s) "
+                          f"AND {not_held('t.organization_id', chr(39) + 'invoice' + chr(39), 't.id::text')}")
     if "audit_logs" in want:
         for table in ("audit_logs", "audit_logs_archive", "audit_logs_held"):
             # One pass over the table finds the subject's rows (a cheap LIKE over all text at once; the
