@@ -60,25 +60,27 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def hold_back_last_day(url: str, day: dt.date) -> dict[str, int]:
+def hold_back_last_day(url: str, day: dt.date, tables: list[tuple[str, str]] = HOLDBACK) -> dict[str, int]:
+    """Move the rows of ``day`` onwards out of ``tables`` ((table, where) pairs, children first) into
+    bench_holdback_* copies; restore_last_day() puts them back."""
     start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
     counts = {}
     with psycopg.connect(url) as conn:
         # Scratch database: skip FK triggers, or deleting calls would seq-scan ai_usage (call_id is not
         # indexed) once per call for ON DELETE SET NULL. The children are held back explicitly.
         conn.execute("SET session_replication_role = replica")
-        for table, where in HOLDBACK:
+        for table, where in tables:
             conn.execute(f"CREATE TABLE bench_holdback_{table} AS SELECT * FROM {table} WHERE {where}", {"day": start})
-        for table, where in HOLDBACK:
+        for table, where in tables:
             counts[table] = conn.execute(f"DELETE FROM {table} WHERE {where}", {"day": start}).rowcount
         conn.commit()
     return counts
 
 
-def restore_last_day(url: str) -> None:
+def restore_last_day(url: str, tables: list[tuple[str, str]] = HOLDBACK) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("SET session_replication_role = replica")
-        for table, _ in reversed(HOLDBACK):
+        for table, _ in reversed(tables):
             conn.execute(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT * FROM bench_holdback_{table}"
                          if table in ("call_quality_samples", "call_participants") else
                          f"INSERT INTO {table} SELECT * FROM bench_holdback_{table}")

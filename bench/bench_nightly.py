@@ -1,0 +1,243 @@
+"""Benchmark: the whole nightly run at scale — wall time of every job, the total, and peak memory.
+
+The nightly run is what the 02:00 UTC run executes on one machine (`auralink pipeline run` with the
+recordings stages 20-22 skipped, as the Argo nightly does; the analytics_processing DAG runs the same jobs
+as tasks): partitions, quality gates, dbt, AI costs, invoices, insights, reports, security events,
+compliance, retention and audit-log archival.
+
+    .venv/bin/python bench/bench_nightly.py                                  # 1,000 orgs, 10M usage, 10M audit
+    .venv/bin/python bench/bench_nightly.py --orgs 50 --usage-rows 300000 --audit-rows 300000   # ~2 min
+
+Data: the seed generator (1,000 organizations over enough days for ~10M usage_records, audit events at
+the seed's rate) ending yesterday, then audit_logs topped up in SQL to the target with rows 91-180 days
+old, so the audit-log archival has a real backlog. The newest seeded day is held back; then
+
+  night 1 (cold): the first nightly run on this history (dbt builds every model from nothing, archival
+                  takes the whole 90-day backlog);
+  night 2 (steady): the held-back day is put back and the nightly runs again: what every later night costs.
+
+Memory is sampled every 0.5 s: this process's RSS (dbt runs in-process, as in an Airflow task) and the
+proportional set size (PSS) of all PostgreSQL server processes, reported per job and overall.
+It creates its own database on TEST_DATABASE_URL's server (default 127.0.0.1:5432, user postgres) and
+drops it afterwards unless --keep. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "include"))
+sys.path.insert(0, str(ROOT / "bench"))
+WORK = Path(tempfile.mkdtemp(prefix="auralink-bench-nightly-"))
+os.environ.setdefault("AURALINK_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")  # bench-only key
+os.environ.setdefault("AURALINK_HOME", str(WORK))
+os.environ.setdefault("AURALINK_ARCHIVE_URL", str(WORK / "archives"))
+os.environ.setdefault("AURALINK_EXPORT_URL", str(WORK / "exports"))
+
+import psutil
+import psycopg
+from bench_analytics import HOLDBACK, hold_back_last_day, log, restore_last_day, url_for
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+RECORDINGS_STAGES = frozenset({20, 21, 22})  # the every-4-hours DAG's work, not the nightly's
+USAGE_ROWS_PER_ORG_DAY = 254  # measured: 9.85M usage_records from 430 orgs x 90 days (bench_seed.py)
+# The new day also holds audit events (children first, as HOLDBACK).
+NIGHTLY_HOLDBACK = [*HOLDBACK, ("audit_logs", "occurred_at >= %(day)s")]
+MIB = 1024 * 1024
+
+
+class MemorySampler(threading.Thread):
+    """(time, this process's RSS incl. children, PostgreSQL servers' PSS) every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.samples: list[tuple[float, int, int]] = []
+        self._halt = threading.Event()
+        self._me = psutil.Process()
+
+    def _postgres_pss(self) -> int:
+        total = 0
+        for proc in psutil.process_iter(["name"]):
+            if proc.info["name"] in ("postgres", "postmaster"):
+                try:
+                    total += proc.memory_full_info().pss
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+        return total
+
+    def _own_rss(self) -> int:
+        rss = self._me.memory_info().rss
+        for child in self._me.children(recursive=True):
+            try:
+                rss += child.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return rss
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.samples.append((time.time(), self._own_rss(), self._postgres_pss()))
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def peaks(self, start: float, end: float) -> tuple[int, int]:
+        window = [s for s in self.samples if start <= s[0] <= end] or \
+            [min(self.samples, key=lambda s: abs(s[0] - end))]
+        return max(s[1] for s in window), max(s[2] for s in window)
+
+
+def top_up_audit_logs(url: str, target: int, last_day: dt.date) -> int:
+    """Add audit events 91-180 days before ``last_day`` until audit_logs holds ``target`` rows."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        have = conn.execute("SELECT count(*) FROM audit_logs").fetchone()[0]
+        missing = target - have
+        if missing <= 0:
+            return 0
+        first, last = last_day - dt.timedelta(days=180), last_day - dt.timedelta(days=91)
+        conn.execute("SET synchronous_commit = off")
+        conn.execute("SELECT ensure_monthly_partitions('audit_logs', %s, %s)", (first, last + dt.timedelta(days=31)))
+        # Real members act on their own organization; the action mix is the everyday one.
+        conn.execute("""CREATE TEMP TABLE bench_actors AS
+                        SELECT row_number() OVER (ORDER BY m.user_id, m.organization_id) - 1 AS n,
+                               m.organization_id, m.user_id, u.email
+                        FROM organization_members m JOIN users u ON u.id = m.user_id""")
+        actors = conn.execute("SELECT count(*) FROM bench_actors").fetchone()[0]
+        span = (last - first).days * 86400
+        step = 1_000_000
+        for lo in range(0, missing, step):
+            hi = min(missing, lo + step) - 1
+            conn.execute(
+                """INSERT INTO audit_logs (organization_id, actor_user_id, actor_email, action, resource_type,
+                                           resource_id, ip_address, user_agent, country, request_metadata, occurred_at)
+                   SELECT a.organization_id, a.user_id, a.email,
+                          (ARRAY['auth.login','recording.view','call.join','settings.update','call.start'])[1 + g %% 5],
+                          'call', md5(g::text), ('10.' || (g %% 250) || '.' || (g / 250 %% 250) || '.7')::inet,
+                          'AuraLink/5.2 (Macintosh)', 'US', jsonb_build_object('path', '/api/v1/calls/' || g),
+                          %(first)s::timestamptz + ((g::bigint * %(span)s) / %(rows)s) * interval '1 second'
+                   FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) g
+                   JOIN bench_actors a ON a.n = g %% %(actors)s""",
+                {"first": first, "span": span, "rows": missing, "lo": lo, "hi": hi, "actors": actors})
+        conn.execute("ANALYZE audit_logs")
+        return missing
+
+
+def night(url: str, sampler: MemorySampler, label: str) -> dict:
+    from auralink.pipeline import run_pipeline
+
+    started = time.time()
+    results = run_pipeline(triggered_by="bench", stop_on_error=False, url=url, skip_stages=RECORDINGS_STAGES)
+    finished = time.time()
+    run_ids = [r["run_id"] for r in results if "run_id" in r]
+    with psycopg.connect(url, autocommit=True) as conn:
+        windows = {row[0]: (row[1].timestamp(), row[2].timestamp() if row[2] else finished) for row in conn.execute(
+            "SELECT id, started_at, finished_at FROM job_runs WHERE id = ANY(%s)", (run_ids,))}
+    jobs = []
+    for r in results:
+        start, end = windows.get(r.get("run_id"), (started, finished))
+        rss, pss = sampler.peaks(start, end)
+        jobs.append({"job": r["job"], "stage": r["stage"], "status": r.get("status", "?"),
+                     "seconds": r.get("seconds", end - start), "rss": rss, "pg_pss": pss, "error": r.get("error")})
+    rss, pss = sampler.peaks(started, finished)
+    total = finished - started
+    log(f"{label}: {total:.1f}s, {sum(j['status'] == 'failed' for j in jobs)} job(s) failed")
+    return {"label": label, "total": total, "jobs": jobs, "rss": rss, "pg_pss": pss}
+
+
+def table_counts(url: str, tables: list[str]) -> dict[str, int]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def report(nights: list[dict], counts: dict[str, int], args: argparse.Namespace, seed_s: float) -> None:
+    print("\n== nightly benchmark ==")
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"data: {args.orgs:,} orgs, {args.days} days; " + ", ".join(f"{t}={n:,}" for t, n in counts.items()))
+    print(f"seeding took {seed_s:.0f}s; machine: {os.cpu_count()} cores, "
+          f"{psutil.virtual_memory().total / 2**30:.0f} GiB")
+    header = f"{'stage':>5} {'job':34}" + "".join(
+        f" {n['label'] + ' s':>12} {'RSS MiB':>8} {'PG MiB':>7}" for n in nights)
+    print(header)
+    print("-" * len(header))
+    for i, job in enumerate(nights[0]["jobs"]):
+        line = f"{job['stage']:>5} {job['job']:34}"
+        for n in nights:
+            j = n["jobs"][i]
+            flag = "!" if j["status"] == "failed" else " "
+            line += f" {j['seconds']:>11.1f}{flag} {j['rss'] / MIB:>8.0f} {j['pg_pss'] / MIB:>7.0f}"
+        print(line)
+    print("-" * len(header))
+    line = f"{'':>5} {'total (wall) / peak':34}"
+    for n in nights:
+        line += f" {n['total']:>12.1f} {n['rss'] / MIB:>8.0f} {n['pg_pss'] / MIB:>7.0f}"
+    print(line)
+    print(f"peak RSS of this process (getrusage): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    for n in nights:
+        for j in n["jobs"]:
+            if j["status"] == "failed":
+                print(f"{n['label']}: {j['job']} failed: {j['error']}")
+    for n in nights:
+        slowest = sorted(n["jobs"], key=lambda j: -j["seconds"])[:3]
+        share = ", ".join(f"{j['job']} {100 * j['seconds'] / n['total']:.0f}%" for j in slowest)
+        print(f"{n['label']}: where the time goes: {share}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orgs", type=int, default=1000)
+    parser.add_argument("--usage-rows", type=int, default=10_000_000)
+    parser.add_argument("--audit-rows", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=None, help="days of history (default: enough for --usage-rows)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    args.days = args.days or max(2, math.ceil(args.usage_rows / (args.orgs * USAGE_ROWS_PER_ORG_DAY)))
+
+    from auralink.seed.generator import SeedConfig, seed_database
+
+    name = f"auralink_bench_nightly_{os.getpid()}"
+    url = url_for(name)
+    os.environ["DATABASE_URL"] = url
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    sampler = MemorySampler()
+    try:
+        last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        t = time.monotonic()
+        seed_database(SeedConfig(orgs=args.orgs, days=args.days, seed=args.seed, end_date=last_day, audio=False),
+                      url=url, progress=False)
+        added = top_up_audit_logs(url, args.audit_rows, last_day)
+        seed_s = time.monotonic() - t
+        counts = table_counts(url, ["organizations", "users", "calls", "call_quality_samples", "usage_records",
+                                    "ai_usage", "audit_logs"])
+        log(f"seeded in {seed_s:.0f}s ({added:,} older audit rows added): {counts}")
+        held = hold_back_last_day(url, last_day, NIGHTLY_HOLDBACK)
+        log(f"held back {last_day}: {held}")
+        sampler.start()
+        nights = [night(url, sampler, "night 1")]
+        restore_last_day(url, NIGHTLY_HOLDBACK)
+        nights.append(night(url, sampler, "night 2"))
+        sampler.stop()
+        report(nights, counts, args, seed_s)
+    finally:
+        if not args.keep:
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
