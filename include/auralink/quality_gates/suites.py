@@ -1,16 +1,34 @@
-"""What the source tables must look like before the nightly analytics trust them.
+"""What the tables must look like: the source tables before dbt trusts them, the marts before they are published.
 
-Each gate validates the newest ``window_days`` of one table (anchored at its latest row, so the cost
-grows with new data, not with history). A ``blocking`` expectation that fails stops the nightly run
-before dbt; a non-blocking one is recorded as a warning.
+Each :class:`Gate` validates a window of one table: by default the newest ``window_days`` anchored at the
+table's own newest row (``time_column``), so the cost grows with new data, not with history, and a quiet
+day or a late backfill still validates real rows. A gate can give its own window query instead (``window``,
+with ``{days}``), e.g. to probe a big mart through an index on another table.
+
+A :class:`Check` names a Great Expectations 1.x expectation class and its arguments. ``blocking`` checks
+that fail stop the run (the Airflow task fails, so what depends on it never runs); the others are recorded
+as warnings. Both show in Data Docs. Two check kinds are built here rather than spelled out each time:
+
+* **freshness** (``Gate.freshness``): the newest ``time_column`` is no older than ``max_age_hours`` before
+  the run's *as of* time (built at run time, see :func:`freshness_check`);
+* **referential** (:func:`references`): every non-null key of the window exists in its parent table
+  (``UnexpectedRowsExpectation`` with a LEFT JOIN over ``{batch}``). Some of these keys have no foreign
+  key in the schema (``usage_records`` is partitioned), and the seed loads with the FK triggers off.
+
+Adding an expectation: add a ``Check`` to the gate's list (the class name from
+``great_expectations.expectations`` and its keyword arguments); see docs/data-quality.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from auralink.seed import vocab
+
+Phase = Literal["source", "analytics"]
 
 KNOWN_CODECS = sorted(set(vocab.CODECS) | {"pcmu", "pcma", "g711u", "g711a", "ilbc", "amr-wb", "speex"})
 
@@ -20,18 +38,83 @@ class Check:
     expectation: str              # class name in great_expectations.expectations
     kwargs: dict[str, Any]
     blocking: bool = True
+    description: str | None = None  # shown in Data Docs; default: the expectation and its arguments
+    column: str | None = None       # recorded column for checks without a ``column`` argument
 
 
 @dataclass(frozen=True)
 class Gate:
-    table: str
+    table: str                      # schema-qualified unless in public
     time_column: str
     columns: str = "*"
     checks: list[Check] = field(default_factory=list)
+    window: str | None = None       # SQL selecting the window; ``{days}`` is the window in days
+    window_days: int | None = None  # this gate's own window (month-grained marts need more than the default)
+    freshness: bool | None = None   # None: no freshness check; True: blocking; False: warning only
+
+    @property
+    def name(self) -> str:
+        """The table without its schema: names the Great Expectations asset and suite."""
+        return self.table.rpartition(".")[2]
 
 
-GATES: list[Gate] = [
-    Gate("calls", "started_at", checks=[
+def snake(expectation: str) -> str:
+    """``ExpectColumnValuesToBeBetween`` -> ``expect_column_values_to_be_between`` (Great Expectations' type)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", expectation).lower()
+
+
+def describe(gate: Gate, check: Check) -> str:
+    """The line Data Docs shows for a check: what it asks, the expectation type, blocking or warning."""
+    column = check.column or check.kwargs.get("column") or check.kwargs.get("column_A")
+    if check.description:
+        what = check.description
+    else:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in check.kwargs.items() if k not in ("column",))
+        what = f"{column}: {args}" if column else args or "table"
+    return f"{gate.table} - {what} [{snake(check.expectation)}] ({'blocking' if check.blocking else 'warning'})"
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def references(column: str, parent: str, parent_column: str = "id", *, blocking: bool = True) -> Check:
+    """Every non-null ``column`` of the window exists in ``parent.parent_column``.
+
+    The query has a JOIN, so Great Expectations substitutes ``{batch}`` without an alias of its own and
+    ours (``b``) stands.
+    """
+    query = (f"SELECT b.{column} FROM {{batch}} AS b LEFT JOIN {parent} AS p ON p.{parent_column} = b.{column} "
+             f"WHERE b.{column} IS NOT NULL AND p.{parent_column} IS NULL")
+    return Check("UnexpectedRowsExpectation", {"unexpected_rows_query": query}, blocking=blocking, column=column,
+                 description=f"{column}: every value exists in {parent}.{parent_column}")
+
+
+def freshness_check(gate: Gate, as_of: dt.datetime, max_age_hours: float) -> Check:
+    """The newest ``time_column`` is at most ``max_age_hours`` older than ``as_of`` (a stalled feed)."""
+    floor = as_of - dt.timedelta(hours=max_age_hours)
+    return Check("ExpectColumnMaxToBeBetween", {"column": gate.time_column, "min_value": floor},
+                 blocking=bool(gate.freshness), column=gate.time_column,
+                 description=(f"{gate.time_column}: freshness, newest row no older than {max_age_hours:g} h "
+                              f"before {as_of.isoformat(timespec='minutes')} (>= {floor.isoformat(timespec='minutes')})"))
+
+
+def non_negative(*columns: str, blocking: bool = True) -> list[Check]:
+    return [Check("ExpectColumnValuesToBeBetween", {"column": c, "min_value": 0}, blocking=blocking) for c in columns]
+
+
+def not_null(*columns: str) -> list[Check]:
+    return [Check("ExpectColumnValuesToNotBeNull", {"column": c}) for c in columns]
+
+
+def between(column: str, low: float, high: float, *, blocking: bool = True) -> Check:
+    return Check("ExpectColumnValuesToBeBetween", {"column": column, "min_value": low, "max_value": high},
+                 blocking=blocking)
+
+
+SOURCE_GATES: list[Gate] = [
+    Gate("calls", "started_at", freshness=True, checks=[
         Check("ExpectTableRowCountToBeBetween", {"min_value": 1}),
         Check("ExpectColumnValuesToBeUnique", {"column": "id"}),
         Check("ExpectColumnValuesToNotBeNull", {"column": "organization_id"}),
@@ -39,27 +122,108 @@ GATES: list[Gate] = [
         Check("ExpectColumnValuesToBeInSet", {"column": "status", "value_set": ["in_progress", "completed", "failed", "missed"]}),
         Check("ExpectColumnPairValuesAToBeGreaterThanB",
               {"column_A": "ended_at", "column_B": "started_at", "or_equal": True, "ignore_row_if": "either_value_is_missing"}),
+        references("organization_id", "organizations"),
     ]),
-    Gate("call_quality_samples", "sampled_at", checks=[
+    Gate("call_quality_samples", "sampled_at", freshness=True, checks=[
         Check("ExpectColumnValuesToBeBetween", {"column": "packet_loss", "min_value": 0, "max_value": 1}),
         Check("ExpectColumnValuesToBeBetween", {"column": "rtt_ms", "min_value": 0, "max_value": 5000, "mostly": 0.999},
               blocking=False),
         Check("ExpectColumnValuesToBeInSet", {"column": "codec", "value_set": KNOWN_CODECS, "mostly": 0.99}, blocking=False),
+        references("call_id", "calls"),
+        references("participant_id", "call_participants"),
     ]),
-    Gate("usage_records", "recorded_at", checks=[
+    Gate("usage_records", "recorded_at", freshness=True, checks=[
         Check("ExpectTableRowCountToBeBetween", {"min_value": 1}),
         Check("ExpectColumnValuesToNotBeNull", {"column": "idempotency_key"}),
         Check("ExpectColumnValuesToBeBetween", {"column": "quantity", "min_value": 0}),
         Check("ExpectColumnValuesToBeInSet", {"column": "metric", "value_set": [
             "call_minutes", "ai_calls", "recording_minutes", "storage_gb_hours", "transcription_minutes", "seats"]}),
+        # Partitioned: no foreign key enforces this one.
+        references("organization_id", "organizations"),
     ]),
-    Gate("ai_usage", "occurred_at", checks=[
+    # AI usage and the audit log may legitimately be quiet (no AI customers yet, a weekend): stale is a warning.
+    Gate("ai_usage", "occurred_at", freshness=False, checks=[
         Check("ExpectColumnValuesToBeInSet", {"column": "feature", "value_set": ["stt", "tts", "llm", "agents"]}),
         Check("ExpectColumnValuesToBeBetween", {"column": "cost_usd", "min_value": 0}),
         Check("ExpectColumnValuesToNotBeNull", {"column": "model"}),
+        references("organization_id", "organizations"),
     ]),
-    Gate("audit_logs", "occurred_at", checks=[
+    Gate("audit_logs", "occurred_at", freshness=False, checks=[
         Check("ExpectColumnValuesToBeInSet", {"column": "severity", "value_set": ["info", "warning", "error", "critical"]}),
         Check("ExpectColumnValuesToNotBeNull", {"column": "action"}),
     ]),
 ]
+GATES = SOURCE_GATES  # the name before the analytics gates existed
+
+# fct_call_quality has one row per call for all history and no index on call_date: probe it by call id for
+# the calls of the window (calls_started_idx, then its unique call_id index), as the dbt model itself does.
+_RECENT_CALL_QUALITY = (
+    "SELECT * FROM analytics.fct_call_quality WHERE call_id = ANY (ARRAY("
+    "SELECT id FROM calls WHERE started_at >= (SELECT max(started_at) FROM calls) - interval '{days} days'))")
+
+ANALYTICS_GATES: list[Gate] = [
+    Gate("analytics.fct_call_quality", "call_date", window=_RECENT_CALL_QUALITY, checks=[
+        # Volume: every call of the window with telemetry has its row (an incremental run that missed
+        # new samples leaves calls out).
+        Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
+            "SELECT c.id AS call_id FROM calls AS c LEFT JOIN {batch} AS b ON b.call_id = c.id "
+            "WHERE c.started_at >= (SELECT max(started_at) FROM calls) - interval '{days} days' "
+            "AND EXISTS (SELECT 1 FROM call_quality_samples AS s WHERE s.call_id = c.id) AND b.call_id IS NULL")},
+            column="call_id", description="volume: every call of the window with quality samples has a row"),
+        *not_null("call_id", "organization_id", "call_date"),
+        between("avg_mos", 1, 4.5),
+        between("worst_participant_mos", 1, 4.5),
+        between("avg_packet_loss", 0, 1),
+        Check("ExpectColumnValuesToBeInSet", {"column": "quality_bucket", "value_set": ["excellent", "good", "fair", "poor"]}),
+        references("call_id", "calls"),
+        references("organization_id", "organizations"),
+    ]),
+    Gate("analytics.daily_usage_summary", "usage_date", checks=[
+        # Volume: each organization metered on the newest usage day has that day's row.
+        Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
+            "SELECT u.organization_id, u.usage_date FROM (SELECT DISTINCT organization_id, "
+            "(recorded_at AT TIME ZONE 'UTC')::date AS usage_date FROM usage_records WHERE recorded_at >= "
+            "date_trunc('day', (SELECT max(recorded_at) FROM usage_records) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS u "
+            "LEFT JOIN {batch} AS b ON b.organization_id = u.organization_id AND b.usage_date = u.usage_date "
+            "WHERE b.organization_id IS NULL")},
+            column="usage_date", description="volume: every organization metered on the newest usage day has its row"),
+        *not_null("organization_id", "usage_date"),
+        *non_negative("call_minutes", "ai_calls", "ai_cost_usd", "ai_recorded_cost_usd", "total_cost_usd"),
+        references("organization_id", "organizations"),
+    ]),
+    Gate("analytics.organization_analytics_summary", "period_start", window_days=62, checks=[
+        Check("ExpectTableRowCountToBeBetween", {"min_value": 1}),
+        *not_null("organization_id", "period_type", "period_start"),
+        Check("ExpectColumnValuesToBeInSet", {"column": "period_type", "value_set": ["day", "month"]}),
+        between("avg_mos", 1, 4.5),
+        *non_negative("calls", "call_minutes", "ai_cost_usd", "total_cost_usd", "billed_usd"),
+        references("organization_id", "organizations"),
+    ]),
+    Gate("analytics.monthly_costs", "month", window_days=62, checks=[
+        Check("ExpectTableRowCountToBeBetween", {"min_value": 1}),
+        *not_null("organization_id", "month", "plan", "total_usd"),
+        Check("ExpectColumnValuesToBeInSet", {"column": "plan", "value_set": ["free", "pro", "enterprise"]}),
+        *non_negative("base_fee_usd", "overage_minutes_usd", "overage_ai_calls_usd", "ai_provider_cost_usd",
+                      "ai_list_cost_usd", "total_usd"),
+        references("organization_id", "organizations"),
+    ]),
+    Gate("analytics.fct_ai_usage_daily", "usage_date", checks=[
+        *not_null("organization_id", "usage_date", "feature", "model"),
+        *non_negative("requests", "recorded_cost_usd", "list_cost_usd"),
+        references("organization_id", "organizations"),
+    ]),
+    # The table the ai_usage_costs job writes (stage 35) from the mart above.
+    Gate("ai_usage_analytics", "usage_date", checks=[
+        Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
+            "SELECT a.organization_id, a.usage_date FROM (SELECT DISTINCT organization_id, "
+            "(occurred_at AT TIME ZONE 'UTC')::date AS usage_date FROM ai_usage WHERE occurred_at >= "
+            "date_trunc('day', (SELECT max(occurred_at) FROM ai_usage) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS a "
+            "LEFT JOIN {batch} AS b ON b.organization_id = a.organization_id AND b.usage_date = a.usage_date "
+            "WHERE b.organization_id IS NULL")},
+            column="usage_date", description="volume: every organization with AI usage on the newest day has rows"),
+        *non_negative("requests", "units", "recorded_cost_usd", "list_cost_usd"),
+        references("organization_id", "organizations"),
+    ]),
+]
+
+PHASES: dict[str, list[Gate]] = {"source": SOURCE_GATES, "analytics": ANALYTICS_GATES}
