@@ -62,7 +62,6 @@ def _export_dbt_env(context) -> None:
     default_args=airflow_support.default_args(retries=2, timeout_minutes=60),
     doc_md=DOC,
     tags=["analytics", "dbt", "nightly"],
-    **airflow_support.dag_callbacks(),  # each DAG run recorded in airflow_dag_runs
 )
 def analytics_processing():
     dbt = DbtTaskGroup(

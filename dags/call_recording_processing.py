@@ -46,7 +46,6 @@ Engines, configuration and failure handling: `docs/recordings.md`.
     },
     doc_md=DOC,
     tags=["recordings", "speech", "llm"],
-    **airflow_support.dag_callbacks(),  # each DAG run recorded in airflow_dag_runs
 )
 def call_recording_processing():
     @task

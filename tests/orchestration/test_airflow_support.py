@@ -1,4 +1,5 @@
-"""The shared Airflow glue: a DAG built with it retries, alerts, and records its runs in Postgres."""
+"""The shared Airflow glue: a DAG built with it retries, alerts, and (with the run-tracking listener)
+is recorded in Postgres."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import datetime as dt
 
 import pytest
 from auralink.orchestration import airflow_support
-from auralink.orchestration.run_tracking import record_dag_run
 
 
 def test_default_args_have_retries_timeouts_and_alerts():
@@ -76,13 +76,6 @@ def test_failure_mail_is_sent_over_smtp(monkeypatch):
     assert "Try: 3" in body
 
 
-def test_dag_runs_are_recorded_and_upserted(db_url, db):
-    record_dag_run("analytics_processing", "manual__1", "running", conf={"full_refresh": False})
-    record_dag_run("analytics_processing", "manual__1", "success")
-    rows = db.execute("SELECT state, finished_at IS NOT NULL, conf FROM airflow_dag_runs").fetchall()
-    assert rows == [("success", True, {"full_refresh": False})]
-
-
 GLUE_DAG = """
 import datetime as dt
 from airflow.sdk import dag, task
@@ -90,7 +83,7 @@ from auralink.orchestration import airflow_support
 
 
 @dag(schedule=None, start_date=dt.datetime(2026, 1, 1), catchup=False,
-     default_args=airflow_support.default_args(), **airflow_support.dag_callbacks())
+     default_args=airflow_support.default_args())
 def glue_check():
     @task
     def partitions() -> dict:
@@ -104,18 +97,10 @@ glue_check()
 
 
 @pytest.mark.slow
-def test_a_dag_using_the_glue_runs_and_records_itself(db_url, db, airflow_db, tmp_path):
-    """dag.test() needs the DAG serialized in the metadata DB: parse it from a file and sync it first."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    (tmp_path / "glue_check.py").write_text(GLUE_DAG)
-    bag = BundleDagBag(dag_folder=str(tmp_path), bundle_path=tmp_path, bundle_name="dags-folder")
-    assert bag.import_errors == {}
-    sync_bag_to_db(bag, "dags-folder", None)
-    run = bag.get_dag("glue_check").test()
+def test_a_dag_using_the_glue_runs_and_is_tracked(db_url, db, run_tracking_listener, run_dag_file):
+    run = run_dag_file(GLUE_DAG, "glue_check")
     assert run.state == "success"
     assert db.execute("SELECT job_name, triggered_by, status FROM job_runs").fetchall() == [
         ("ensure_partitions", "airflow", "succeeded")]
     assert db.execute("SELECT dag_id, state FROM airflow_dag_runs").fetchall() == [("glue_check", "success")]
+    assert db.execute("SELECT task_id, state FROM airflow_task_runs").fetchall() == [("partitions", "success")]

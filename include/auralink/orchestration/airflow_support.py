@@ -85,10 +85,3 @@ def run_job(job_name: str, **params: Any) -> dict[str, Any]:
     from auralink.jobs import run_job as _run_job
 
     return _run_job(job_name, params, triggered_by="airflow")
-
-
-def dag_callbacks() -> dict[str, Any]:
-    """DAG-level callbacks that record each DAG run in airflow_dag_runs: ``@dag(..., **dag_callbacks())``."""
-    from auralink.orchestration.run_tracking import dag_callbacks as _callbacks
-
-    return _callbacks()
