@@ -7,6 +7,7 @@ compliance, retention and audit-log archival.
 
     .venv/bin/python bench/bench_nightly.py                                  # 1,000 orgs, 10M usage, 10M audit
     .venv/bin/python bench/bench_nightly.py --orgs 50 --usage-rows 300000 --audit-rows 300000   # ~2 min
+    .venv/bin/python bench/bench_nightly.py --reuse-seed     # seed once, keep it as a template, clone it next time
 
 Data: the seed generator (1,000 organizations over enough days for ~10M usage_records, audit events at
 the seed's rate) ending yesterday, then audit_logs topped up in SQL to the target with rows 91-180 days
@@ -166,7 +167,7 @@ def report(nights: list[dict], counts: dict[str, int], args: argparse.Namespace,
     print("\n== nightly benchmark ==")
     print(f"command: {' '.join(sys.argv)}")
     print(f"data: {args.orgs:,} orgs, {args.days} days; " + ", ".join(f"{t}={n:,}" for t, n in counts.items()))
-    print(f"seeding took {seed_s:.0f}s; machine: {os.cpu_count()} cores, "
+    print(f"seeding (or cloning) took {seed_s:.0f}s; machine: {os.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB")
     header = f"{'stage':>5} {'job':34}" + "".join(
         f" {n['label'] + ' s':>12} {'RSS MiB':>8} {'PG MiB':>7}" for n in nights)
@@ -203,27 +204,43 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=None, help="days of history (default: enough for --usage-rows)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--reuse-seed", action="store_true",
+                        help="keep the seeded data as a template database and clone it on later runs with the "
+                             "same parameters (seeding is most of the time at full scale); new migrations are "
+                             "applied to the clone")
     args = parser.parse_args()
     args.days = args.days or max(2, math.ceil(args.usage_rows / (args.orgs * USAGE_ROWS_PER_ORG_DAY)))
 
+    from auralink.db.migrate import migrate
     from auralink.seed.generator import SeedConfig, seed_database
 
+    last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     name = f"auralink_bench_nightly_{os.getpid()}"
+    template = f"auralink_bench_nightly_seed_{args.orgs}o_{args.days}d_{args.audit_rows}a_s{args.seed}_{last_day:%Y%m%d}"
     url = url_for(name)
     os.environ["DATABASE_URL"] = url
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        cached = args.reuse_seed and conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone() is not None
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if cached else ""))
     sampler = MemorySampler()
     try:
-        last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         t = time.monotonic()
-        seed_database(SeedConfig(orgs=args.orgs, days=args.days, seed=args.seed, end_date=last_day, audio=False),
-                      url=url, progress=False)
-        added = top_up_audit_logs(url, args.audit_rows, last_day)
+        if cached:
+            migrate(url)
+            log(f"cloned the seeded data from {template}")
+        else:
+            seed_database(SeedConfig(orgs=args.orgs, days=args.days, seed=args.seed, end_date=last_day,
+                                     audio=False), url=url, progress=False)
+            added = top_up_audit_logs(url, args.audit_rows, last_day)
+            log(f"seeded ({added:,} older audit rows added)")
+            if args.reuse_seed:
+                with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{template}" TEMPLATE "{name}"')
         seed_s = time.monotonic() - t
         counts = table_counts(url, ["organizations", "users", "calls", "call_quality_samples", "usage_records",
                                     "ai_usage", "audit_logs"])
-        log(f"seeded in {seed_s:.0f}s ({added:,} older audit rows added): {counts}")
+        log(f"data ready in {seed_s:.0f}s: {counts}")
         held = hold_back_last_day(url, last_day, NIGHTLY_HOLDBACK)
         log(f"held back {last_day}: {held}")
         sampler.start()
