@@ -23,15 +23,18 @@ VIEW_ASSETS = {name: Asset(name=f"analytics.{name}", uri=f"auralink://analytics/
 AI_USAGE_ANALYTICS = Asset(name="public.ai_usage_analytics", uri="auralink://public/ai_usage_analytics",
                            group="analytics")
 FIRST_EXTENSION_STAGE = 40
-# Great Expectations gates on the source tables (auralink.quality_gates): a failed blocking check stops
-# the build before it publishes anything.
+# Great Expectations gates (auralink.quality_gates): on the source tables before dbt, on the marts after
+# dbt and the AI costs. A failed blocking check fails its task, so nothing downstream runs (the marts'
+# Assets are never announced over bad data). Wired explicitly: they are not in the stage >= 40 groups.
 SOURCE_QUALITY_JOB = "check_source_quality"
+ANALYTICS_QUALITY_JOB = "check_analytics_quality"
 
 DOC = """
 ### analytics_processing (daily 02:00 UTC)
 
-0. **check_source_quality** (when registered): Great Expectations gates on the newest source rows; a
-   failed blocking check stops the run before dbt.
+0. **check_source_quality** (when registered): Great Expectations gates on the newest source rows
+   (volumes, nulls, ranges, freshness against the run's date, references); a failed blocking check
+   stops the run before dbt.
 1. **dbt** (astronomer-cosmos, rendered from `dbt_project/target/manifest.json`): one task per seed and
    model, each running `dbt build` on its node so its tests gate everything downstream. Staging views,
    incremental daily aggregates, then the marts in schema `analytics` (materialized views
@@ -39,6 +42,9 @@ DOC = """
 2. **publish_analytics_assets** checks every view exists (row counts to XCom) and emits one Asset per view
    (`auralink://analytics/<view>`) for downstream DAGs.
 3. **ai_usage_costs** upserts `ai_usage_analytics` from the dbt AI-cost mart (Asset `auralink://public/ai_usage_analytics`).
+   **check_analytics_quality** (when registered) then gates the marts (MOS 1..4.5, loss 0..1, no negative
+   cost, volumes, keys) before `publish_analytics_assets` and every later stage. Results: Data Docs
+   (`auralink quality docs`) and the table `data_quality_results`; see docs/data-quality.md.
 4. **Later stages**: one task per registered nightly job with stage >= 40 (`auralink.jobs.nightly_jobs()`),
    grouped by stage; a stage starts when the previous one succeeded, jobs of one stage run in parallel.
    Registering `@job(name, stage=NN)` in `auralink.<domain>.jobs` adds a task here; no DAG edit.
@@ -87,15 +93,29 @@ def analytics_processing():
     def ai_usage_costs() -> dict:
         return airflow_support.run_job("ai_usage_costs")
 
-    analytics_done = [publish_analytics_assets(), ai_usage_costs()]
-    dbt >> analytics_done
+    publish, ai_costs = publish_analytics_assets(), ai_usage_costs()
+    dbt >> ai_costs
+    analytics_done = [publish, ai_costs]
+
+    @task
+    def quality_gate(job_name: str) -> dict:
+        from auralink.quality_gates.airflow_tasks import run_gate
+
+        return run_gate(job_name)  # fails without retries when a blocking expectation fails
 
     @task
     def run_nightly_job(job_name: str) -> dict:
         return airflow_support.run_job(job_name)
 
-    if any(j.name == SOURCE_QUALITY_JOB for j in nightly_jobs()):
-        run_nightly_job.override(task_id=SOURCE_QUALITY_JOB)(SOURCE_QUALITY_JOB) >> dbt
+    registered = {j.name for j in nightly_jobs()}
+    if SOURCE_QUALITY_JOB in registered:
+        quality_gate.override(task_id=SOURCE_QUALITY_JOB)(SOURCE_QUALITY_JOB) >> dbt
+    if ANALYTICS_QUALITY_JOB in registered:
+        marts_gate = quality_gate.override(task_id=ANALYTICS_QUALITY_JOB)(ANALYTICS_QUALITY_JOB)
+        dbt >> marts_gate
+        ai_costs >> marts_gate >> publish
+    else:
+        dbt >> publish
 
     previous = analytics_done
     later = [j for j in nightly_jobs() if j.stage >= FIRST_EXTENSION_STAGE]
