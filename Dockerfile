@@ -30,10 +30,11 @@ COPY dbt_project/ dbt_project/
 # The dbt manifest the analytics DAG renders from (dbt parse needs no database), so DAG parsing stays fast.
 RUN /app/.venv/bin/auralink analytics manifest
 
-# A fixed non-root uid: the Argo workflows run their pods as 10001 (runAsNonRoot).
+# A fixed non-root uid: the Argo workflows run their pods as 10001 (runAsNonRoot). The data and archive
+# folders exist here so the named volumes docker-compose.yml mounts on them start owned by that user.
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/auralink auralink \
- && mkdir -p /var/lib/auralink /opt/airflow/logs \
- && chown -R auralink:auralink /var/lib/auralink /opt/airflow /app/dbt_project
+ && mkdir -p /var/lib/auralink /var/lib/auralink-archives /opt/airflow/logs \
+ && chown -R auralink:auralink /var/lib/auralink /var/lib/auralink-archives /opt/airflow /app/dbt_project
 ENV PATH="/app/.venv/bin:${PATH}" \
     AURALINK_HOME=/var/lib/auralink \
     AIRFLOW_HOME=/opt/airflow \
