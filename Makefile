@@ -1,5 +1,5 @@
 # Common tasks. Every target uses the pinned environment in .venv (created by scripts/install.sh).
-.PHONY: install install-core test demo migrate seed workflows workflows-check lint bench-seed bench clean-db
+.PHONY: install install-core test demo migrate seed workflows workflows-check lint bench-seed bench clean-db airflow
 
 install:          ## full environment: core + dev + speech extras (CPU torch)
 	bash scripts/install.sh
@@ -33,6 +33,9 @@ lint:
 
 bench-seed:       ## seeding throughput at 10M usage rows (needs DATABASE_URL to a scratch database)
 	.venv/bin/python bench/bench_seed.py --orgs 400 --days 90
+
+airflow:          ## local Airflow with the UI on http://127.0.0.1:8080 (Ctrl-C stops it; docs/local-airflow.md)
+	.venv/bin/auralink airflow up
 
 clean-db:         ## stop and delete the embedded database
 	.venv/bin/auralink db stop; rm -rf .auralink/pgdata

@@ -1,0 +1,244 @@
+"""End to end: the local Airflow of `auralink airflow up` loads every DAG, runs the nightly DAG to success,
+and its UI shows the green run in headless Chromium (screenshot kept as a test artifact).
+
+Run it alone with ``pytest -m airflow_ui``; it also runs in the default suite (CI). The screenshot goes to
+``test-artifacts/`` in the checkout, or AURALINK_TEST_ARTIFACTS. Needs Debian's ``chromium`` package and the
+``playwright`` Python package (its bundled driver only: no browser download); where either is missing the
+test skips, except under CI, where it fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.airflow_ui, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG_ID = "analytics_processing"  # the main nightly DAG
+CHROMIUM = os.environ.get("AURALINK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# Playwright adds --headless; the rest keep Chromium off the (closed) network and out of first-run UI.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-quic", "--disable-component-update", "--disable-sync"]
+START_TIMEOUT = float(os.environ.get("AURALINK_E2E_START_TIMEOUT", "600"))
+RUN_TIMEOUT = float(os.environ.get("AURALINK_E2E_RUN_TIMEOUT", "2700"))
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("AURALINK_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _missing(reason: str) -> None:
+    """Skip on a person's machine without the browser; in CI a missing browser is a failure, not a skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run the Airflow UI test)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dag_ids_in_dags_folder() -> set[str]:
+    ids = set()
+    for path in (ROOT / "dags").glob("*.py"):
+        ids.update(re.findall(r"""dag_id\s*=\s*["']([\w.-]+)["']""", path.read_text()))
+    return ids
+
+
+@pytest.fixture
+def nightly_database(make_database) -> str:
+    """A small seeded dataset whose last day is yesterday (UTC): what tonight's nightly run would see,
+    so the source freshness gates hold whether they measure against now or against the run's date."""
+    from auralink.seed.generator import SeedConfig, seed_database
+
+    url = make_database("migrated")
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    seed_database(SeedConfig(orgs=4, days=5, seed=7, end_date=yesterday, audio=False), url=url, progress=False)
+    return url
+
+
+def test_local_airflow_runs_the_nightly_dag_and_shows_it_in_the_grid(nightly_database, make_database, tmp_path):
+    if not Path(CHROMIUM).exists():
+        _missing(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("the playwright Python package is not installed (pip install playwright; no browser download)")
+
+    from auralink.orchestration.local_airflow import LocalAirflowConfig, running
+
+    timings: dict[str, float] = {}
+    cfg = LocalAirflowConfig.for_project(
+        home=tmp_path / "airflow", port=_free_port(), database_url=nightly_database,
+        metadata_url=make_database("empty"),
+        # Unpausing would otherwise first create the latest scheduled run, and with max_active_runs=1
+        # ours would wait for it: the test's run is the manual one it triggers.
+        extra_env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},
+    )
+    # The test process's own Airflow settings (conftest: unit-test mode, a SQLite home) are not the server's.
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    started = time.monotonic()
+    with running(cfg, base_env=base_env, timeout=START_TIMEOUT) as airflow:
+        timings["start_s"] = time.monotonic() - started
+        password = airflow.admin_password()
+        token = httpx.post(f"{cfg.base_url}/auth/token", json={"username": "admin", "password": password},
+                           timeout=30).raise_for_status().json()["access_token"]
+        api = httpx.Client(base_url=f"{cfg.base_url}/api/v2", headers={"Authorization": f"Bearer {token}"},
+                           timeout=30)
+
+        # 1. Every DAG in dags/ is loaded, and nothing failed to import.
+        expected = dag_ids_in_dags_folder()
+        assert DAG_ID in expected
+        loaded = wait_for_dags(api, expected, timeout=300)
+        errors = api.get("/importErrors").raise_for_status().json()
+        assert errors["total_entries"] == 0, json.dumps(errors["import_errors"], indent=2)
+        assert loaded == expected
+
+        # 2. Trigger the nightly DAG for today's 02:00 UTC slot and wait for it to finish.
+        run_id = f"e2e_{uuid.uuid4().hex[:8]}"
+        logical_date = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(2), tzinfo=dt.UTC)
+        api.patch(f"/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
+        api.post(f"/dags/{DAG_ID}/dagRuns", json={  # Airflow 3: logical_date must be given (null allowed)
+            "dag_run_id": run_id, "logical_date": logical_date.isoformat(), "conf": {},
+            "note": "end-to-end test"}).raise_for_status()
+        started = time.monotonic()
+        state = wait_for_run(api, run_id, timeout=RUN_TIMEOUT)
+        timings["run_s"] = time.monotonic() - started
+        task_ids = [ti["task_id"] for ti in
+                    api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500})
+                    .raise_for_status().json()["task_instances"]]
+        diagnostics = "" if state == "success" else failure_report(api, cfg.home, run_id)
+
+        # 3. The grid in headless Chromium, whatever the outcome: a red grid is a useful CI artifact too.
+        shot = artifacts_dir() / f"airflow-grid-{DAG_ID}.png"
+        started = time.monotonic()
+        try:
+            page = grid_screenshot(cfg.base_url, password, run_id, task_ids, shot, tmp_path / "chromium-profile")
+        except Exception as exc:  # noqa: BLE001 - after a failed run, the run's logs matter more
+            if state == "success":
+                raise
+            page = {"screenshot_error": repr(exc)}
+        timings["screenshot_s"] = time.monotonic() - started
+        (artifacts_dir() / "airflow-ui-timings.json").write_text(json.dumps(
+            {"dag_id": DAG_ID, "tasks": len(task_ids), "state": state, "parallelism": cfg.parallelism,
+             **{k: round(v, 1) for k, v in timings.items()}}, indent=2))
+        print(f"local Airflow: started in {timings['start_s']:.0f} s; {DAG_ID} ({len(task_ids)} tasks) "
+              f"{state} in {timings['run_s']:.0f} s; screenshot {shot}")
+
+        assert state == "success", f"{DAG_ID} run {run_id} ended {state}\n{diagnostics}"
+        assert shot.stat().st_size > 20_000  # a rendered grid, not a blank page
+        assert page["url"].endswith(f"/dags/{DAG_ID}/runs/{run_id}"), page["url"]  # past the login form
+        assert page["dag_id_shown"] and page["run_state"] == "Success", page
+        assert page["missing_cells"] == [], page  # every task instance has its square in the grid
+
+
+def wait_for_dags(api: httpx.Client, expected: set[str], timeout: float) -> set[str]:
+    """The DAG ids the API lists, once all expected ones are there (the dag-processor may still be parsing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        loaded = {d["dag_id"] for d in api.get("/dags", params={"limit": 100}).raise_for_status().json()["dags"]}
+        if expected <= loaded or time.monotonic() > deadline:
+            return loaded
+        time.sleep(3)
+
+
+def wait_for_run(api: httpx.Client, run_id: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    state = "queued"
+    while time.monotonic() < deadline:
+        state = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").raise_for_status().json()["state"]
+        if state in ("success", "failed"):
+            return state
+        time.sleep(5)
+    return f"still {state} after {timeout:.0f} s"
+
+
+def failure_report(api: httpx.Client, home: Path, run_id: str) -> str:
+    """Each failed task's log (from the task log files) and the scheduler's last lines: what CI shows."""
+    tis = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500}).json()["task_instances"]
+    states: dict[str, list[str]] = {}
+    for ti in tis:
+        states.setdefault(str(ti["state"]), []).append(ti["task_id"])
+    lines = [f"task states: { {s: len(ids) for s, ids in states.items()} }"]
+    for ti in tis:
+        if ti["state"] not in ("failed", "up_for_retry"):
+            continue
+        lines.append(f"===== {ti['task_id']} ({ti['state']}, try {ti['try_number']})")
+        for log in sorted((home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={ti['task_id']}").glob("**/*.log")):
+            lines.append(f"--- {log.name}")
+            lines.extend(_readable_log_lines(log)[-80:])
+    for name in ("scheduler", "dag-processor", "api-server"):
+        path = home / "logs" / "components" / f"{name}.log"
+        if path.exists():
+            lines.append(f"===== {name} (last 30 lines)")
+            lines.extend(path.read_text(errors="replace").splitlines()[-30:])
+    report = "\n".join(lines)
+    (artifacts_dir() / "airflow-ui-failure.txt").write_text(report)
+    return report
+
+
+def _readable_log_lines(path: Path) -> list[str]:
+    """Airflow 3 task logs are JSON lines: show time, level and message (with any exception)."""
+    out = []
+    for raw in path.read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            out.append(raw)
+            continue
+        line = f"{rec.get('timestamp', '')[11:19]} {rec.get('level', '')[:5]:5} {rec.get('event', '')}"
+        if rec.get("error_detail"):
+            line += f"\n{json.dumps(rec['error_detail'], indent=1)[:4000]}"
+        out.append(line)
+    return out
+
+
+def grid_screenshot(base_url: str, password: str, run_id: str, task_ids: list[str], path: Path,
+                    profile_dir: Path) -> dict[str, Any]:
+    """Log in through the UI's own form, open the run in the grid with every group expanded, screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        # A persistent context is how Playwright takes a fresh --user-data-dir of our choosing.
+        browser = pw.chromium.launch_persistent_context(
+            str(profile_dir), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 1200})
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{base_url}/dags/{DAG_ID}/runs/{run_id}")
+            page.get_by_label("Username").fill("admin")  # the UI sends an anonymous visitor to its login form
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"**/dags/{DAG_ID}/runs/{run_id}")
+            page.get_by_test_id("expand-all-button").click()
+            cells = {t: page.get_by_test_id(f"grid-{run_id}-{t}") for t in task_ids}
+            cells[task_ids[-1]].wait_for()
+            page.wait_for_load_state("networkidle")
+            run_state = page.get_by_test_id("state-badge").first.inner_text().strip()
+            facts = {
+                "url": page.url,
+                "dag_id_shown": page.get_by_text(DAG_ID, exact=True).first.is_visible(),
+                "run_state": run_state,
+                "missing_cells": [t for t, cell in cells.items() if cell.count() == 0],
+            }
+            page.screenshot(path=str(path), full_page=True)
+            return facts
+        finally:
+            browser.close()
