@@ -53,6 +53,15 @@ def built_template(seeded_template: str):
 
     name = _clone(seeded_template)
     url = url_for(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # As on a real night: a summary made a week after the seed's last day records AI usage dated
+        # today, so the marts' newest day (daily_usage_summary, ai_usage_analytics) is later than the
+        # newest usage record's. The volume checks must still find the usage day's rows.
+        conn.execute("""INSERT INTO ai_usage (organization_id, call_id, feature, provider, model, unit_type, units,
+                                              input_tokens, output_tokens, cost_usd, occurred_at, idempotency_key)
+                        SELECT organization_id, call_id, feature, provider, model, unit_type, units, input_tokens,
+                               output_tokens, cost_usd, occurred_at + interval '7 days', 'quality-gates-late-summary'
+                        FROM ai_usage ORDER BY occurred_at DESC, id LIMIT 1""")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", url)
         build(url=url)

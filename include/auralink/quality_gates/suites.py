@@ -161,6 +161,22 @@ _RECENT_CALL_QUALITY = (
     "SELECT * FROM analytics.fct_call_quality WHERE call_id = ANY (ARRAY("
     "SELECT id FROM calls WHERE started_at >= (SELECT max(started_at) FROM calls) - interval '{days} days'))")
 
+
+
+def _since_newest_of(mart: str, date_column: str, source_day_sql: str) -> str:
+    """The mart's rows from ``{days}`` days before the newer of its own newest day and its source's.
+
+    A volume check asks for the source's newest day: a mart whose own newest day is later (AI usage
+    recorded today on last week's calls puts today in daily_usage_summary) must still show that day.
+    LEAST ignores NULL, so an empty source falls back to the mart's own newest day.
+    """
+    return (f"SELECT * FROM {mart} WHERE {date_column} >= LEAST((SELECT max({date_column}) FROM {mart}), "
+            f"({source_day_sql})) - {{days}}")
+
+
+_NEWEST_USAGE_DAY = "SELECT (max(recorded_at) AT TIME ZONE 'UTC')::date FROM usage_records"
+_NEWEST_AI_USAGE_DAY = "SELECT (max(occurred_at) AT TIME ZONE 'UTC')::date FROM ai_usage"
+
 ANALYTICS_GATES: list[Gate] = [
     Gate("analytics.fct_call_quality", "call_date", window=_RECENT_CALL_QUALITY, checks=[
         # Volume: every call of the window with telemetry has its row (an incremental run that missed
@@ -178,7 +194,8 @@ ANALYTICS_GATES: list[Gate] = [
         references("call_id", "calls"),
         references("organization_id", "organizations"),
     ]),
-    Gate("analytics.daily_usage_summary", "usage_date", checks=[
+    Gate("analytics.daily_usage_summary", "usage_date",
+         window=_since_newest_of("analytics.daily_usage_summary", "usage_date", _NEWEST_USAGE_DAY), checks=[
         # Volume: each organization metered on the newest usage day has that day's row.
         Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
             "SELECT u.organization_id, u.usage_date FROM (SELECT DISTINCT organization_id, "
@@ -213,7 +230,8 @@ ANALYTICS_GATES: list[Gate] = [
         references("organization_id", "organizations"),
     ]),
     # The table the ai_usage_costs job writes (stage 35) from the mart above.
-    Gate("ai_usage_analytics", "usage_date", checks=[
+    Gate("ai_usage_analytics", "usage_date",
+         window=_since_newest_of("ai_usage_analytics", "usage_date", _NEWEST_AI_USAGE_DAY), checks=[
         Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
             "SELECT a.organization_id, a.usage_date FROM (SELECT DISTINCT organization_id, "
             "(occurred_at AT TIME ZONE 'UTC')::date AS usage_date FROM ai_usage WHERE occurred_at >= "
