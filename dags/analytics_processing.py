@@ -39,12 +39,12 @@ DOC = """
    model, each running `dbt build` on its node so its tests gate everything downstream. Staging views,
    incremental daily aggregates, then the marts in schema `analytics` (materialized views
    `daily_usage_summary` and `organization_analytics_summary`, `fct_call_quality`, `monthly_costs`, ...).
-2. **publish_analytics_assets** checks every view exists (row counts to XCom) and emits one Asset per view
-   (`auralink://analytics/<view>`) for downstream DAGs.
-3. **ai_usage_costs** upserts `ai_usage_analytics` from the dbt AI-cost mart (Asset `auralink://public/ai_usage_analytics`).
+2. **ai_usage_costs** upserts `ai_usage_analytics` from the dbt AI-cost mart (Asset `auralink://public/ai_usage_analytics`).
    **check_analytics_quality** (when registered) then gates the marts (MOS 1..4.5, loss 0..1, no negative
    cost, volumes, keys) before `publish_analytics_assets` and every later stage. Results: Data Docs
    (`auralink quality docs`) and the table `data_quality_results`; see docs/data-quality.md.
+3. **publish_analytics_assets** checks every view exists (row counts to XCom) and emits one Asset per view
+   (`auralink://analytics/<view>`) for downstream DAGs.
 4. **Later stages**: one task per registered nightly job with stage >= 40 (`auralink.jobs.nightly_jobs()`),
    grouped by stage; a stage starts when the previous one succeeded, jobs of one stage run in parallel.
    Registering `@job(name, stage=NN)` in `auralink.<domain>.jobs` adds a task here; no DAG edit.
