@@ -385,8 +385,8 @@ class LocalAirflow:
             fh = open(log_path, "a")  # noqa: SIM115 - kept open for the child's lifetime, closed in stop()
             fh.write(f"--- {dt.datetime.now(dt.UTC).isoformat()} starting {name}\n")
             fh.flush()
-            # Own session: Ctrl-C in the terminal reaches only us, and we stop the children in order
-            # (and each child's own workers with it, as a process group).
+            # Own session: Ctrl-C in the terminal reaches only us, and we stop the children in order;
+            # the session also finds every process a component starts (see stop()).
             process = subprocess.Popen(command, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
             self.components[name] = _Component(name, process, log_path, fh)
@@ -409,9 +409,7 @@ class LocalAirflow:
                 raise LocalAirflowError("stopped before Airflow was healthy")
             self.check_alive()
             last = self.health()
-            # The admin password is written by the api-server at startup: wait for it as well.
-            if (last is not None and not unhealthy_components(last, triggerer=self.cfg.triggerer)
-                    and self.cfg.password_file.exists()):
+            if last is not None and not unhealthy_components(last, triggerer=self.cfg.triggerer):
                 return last
             time.sleep(1)
         waiting = unhealthy_components(last, triggerer=self.cfg.triggerer) if last else ["api-server"]
