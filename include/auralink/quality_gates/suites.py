@@ -163,6 +163,18 @@ _RECENT_CALL_QUALITY = (
 
 
 
+def newest_day_covered(source: str, time_column: str, description: str) -> Check:
+    """Volume: every organization with ``source`` rows on its newest (UTC) day has a row for that day in
+    the batch (a mart keyed by organization_id and usage_date)."""
+    query = (f"SELECT s.organization_id, s.usage_date FROM (SELECT DISTINCT organization_id, "
+             f"({time_column} AT TIME ZONE 'UTC')::date AS usage_date FROM {source} WHERE {time_column} >= "
+             f"date_trunc('day', (SELECT max({time_column}) FROM {source}) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS s "
+             "LEFT JOIN {batch} AS b ON b.organization_id = s.organization_id AND b.usage_date = s.usage_date "
+             "WHERE b.organization_id IS NULL")
+    return Check("UnexpectedRowsExpectation", {"unexpected_rows_query": query}, column="usage_date",
+                 description=description)
+
+
 def _since_newest_of(mart: str, date_column: str, source_day_sql: str) -> str:
     """The mart's rows from ``{days}`` days before the newer of its own newest day and its source's.
 
@@ -197,13 +209,8 @@ ANALYTICS_GATES: list[Gate] = [
     Gate("analytics.daily_usage_summary", "usage_date",
          window=_since_newest_of("analytics.daily_usage_summary", "usage_date", _NEWEST_USAGE_DAY), checks=[
         # Volume: each organization metered on the newest usage day has that day's row.
-        Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
-            "SELECT u.organization_id, u.usage_date FROM (SELECT DISTINCT organization_id, "
-            "(recorded_at AT TIME ZONE 'UTC')::date AS usage_date FROM usage_records WHERE recorded_at >= "
-            "date_trunc('day', (SELECT max(recorded_at) FROM usage_records) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS u "
-            "LEFT JOIN {batch} AS b ON b.organization_id = u.organization_id AND b.usage_date = u.usage_date "
-            "WHERE b.organization_id IS NULL")},
-            column="usage_date", description="volume: every organization metered on the newest usage day has its row"),
+        newest_day_covered("usage_records", "recorded_at",
+                           "volume: every organization metered on the newest usage day has its row"),
         *not_null("organization_id", "usage_date"),
         *non_negative("call_minutes", "ai_calls", "ai_cost_usd", "ai_recorded_cost_usd", "total_cost_usd"),
         references("organization_id", "organizations"),
@@ -232,13 +239,8 @@ ANALYTICS_GATES: list[Gate] = [
     # The table the ai_usage_costs job writes (stage 35) from the mart above.
     Gate("ai_usage_analytics", "usage_date",
          window=_since_newest_of("ai_usage_analytics", "usage_date", _NEWEST_AI_USAGE_DAY), checks=[
-        Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
-            "SELECT a.organization_id, a.usage_date FROM (SELECT DISTINCT organization_id, "
-            "(occurred_at AT TIME ZONE 'UTC')::date AS usage_date FROM ai_usage WHERE occurred_at >= "
-            "date_trunc('day', (SELECT max(occurred_at) FROM ai_usage) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS a "
-            "LEFT JOIN {batch} AS b ON b.organization_id = a.organization_id AND b.usage_date = a.usage_date "
-            "WHERE b.organization_id IS NULL")},
-            column="usage_date", description="volume: every organization with AI usage on the newest day has rows"),
+        newest_day_covered("ai_usage", "occurred_at",
+                           "volume: every organization with AI usage on the newest day has rows"),
         *non_negative("requests", "units", "recorded_cost_usd", "list_cost_usd"),
         references("organization_id", "organizations"),
     ]),
