@@ -136,9 +136,11 @@ def top_up_audit_logs(url: str, target: int, last_day: dt.date) -> int:
         return missing
 
 
-def night(url: str, sampler: MemorySampler, label: str) -> dict:
+def night(url: str, sampler: MemorySampler, label: str, data_through: dt.date) -> dict:
     from auralink.pipeline import run_pipeline
 
+    # The freshness gates judge the data as of 02:00 the night after its newest day, as the DAG does.
+    os.environ["AURALINK_QUALITY_AS_OF"] = f"{data_through + dt.timedelta(days=1)}T02:00:00+00:00"
     started = time.time()
     results = run_pipeline(triggered_by="bench", stop_on_error=False, url=url, skip_stages=RECORDINGS_STAGES)
     finished = time.time()
@@ -244,9 +246,9 @@ def main() -> int:
         held = hold_back_last_day(url, last_day, NIGHTLY_HOLDBACK)
         log(f"held back {last_day}: {held}")
         sampler.start()
-        nights = [night(url, sampler, "night 1")]
+        nights = [night(url, sampler, "night 1", last_day - dt.timedelta(days=1))]
         restore_last_day(url, NIGHTLY_HOLDBACK)
-        nights.append(night(url, sampler, "night 2"))
+        nights.append(night(url, sampler, "night 2", last_day))
         sampler.stop()
         report(nights, counts, args, seed_s)
     finally:
