@@ -68,6 +68,16 @@ def drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """The dbt manifest the analytics DAG renders from, written before any DAG is parsed (as the image
+    build does): on a fresh checkout the first parse would otherwise run `dbt parse` inside DagBag's
+    30 s import timeout, which a busy machine can exceed. A no-op when the manifest is current."""
+    from auralink.analytics import dbt_runner
+
+    return dbt_runner.ensure_manifest()
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     try:
