@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +148,30 @@ def test_local_airflow_runs_the_nightly_dag_and_shows_it_in_the_grid(nightly_dat
         assert page["url"].endswith(f"/dags/{DAG_ID}/runs/{run_id}"), page["url"]  # past the login form
         assert page["dag_id_shown"] and page["run_state"] == "Success", page
         assert page["missing_cells"] == [], page  # every task instance has its square in the grid
+
+        # 4. The run-tracking listener (plugins/) recorded the run and each task's last try in the project's
+        # database, from the real scheduler and task processes.
+        run_row, tasks = wait_for_tracking(nightly_database, run_id, set(task_ids), timeout=60)
+        assert run_row is not None and run_row[0] == "success" and run_row[1] is not None, run_row
+        assert set(tasks) == set(task_ids), sorted(set(task_ids) ^ set(tasks))
+        assert set(tasks.values()) == {"success"}, tasks
+
+
+def wait_for_tracking(url: str, run_id: str, task_ids: set[str], timeout: float) -> tuple[Any, dict[str, str]]:
+    """airflow_dag_runs' row for the run and {task_id: state of its last try} from airflow_task_runs, once
+    the run's row says success and every task is there (the scheduler's write may trail the API)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with psycopg.connect(url, autocommit=True) as conn:
+            run_row = conn.execute("SELECT state, duration_seconds FROM airflow_dag_runs WHERE dag_id = %s "
+                                   "AND run_id = %s", (DAG_ID, run_id)).fetchone()
+            tasks = dict(conn.execute(
+                "SELECT DISTINCT ON (task_id) task_id, state FROM airflow_task_runs WHERE dag_id = %s "
+                "AND run_id = %s ORDER BY task_id, try_number DESC", (DAG_ID, run_id)).fetchall())
+        done = run_row is not None and run_row[0] == "success" and task_ids <= set(tasks)
+        if done or time.monotonic() > deadline:
+            return run_row, tasks
+        time.sleep(2)
 
 
 def wait_for_dags(api: httpx.Client, expected: set[str], timeout: float) -> set[str]:
