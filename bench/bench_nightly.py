@@ -141,19 +141,22 @@ def night(url: str, sampler: MemorySampler, label: str, data_through: dt.date) -
 
     # The freshness gates judge the data as of 02:00 the night after its newest day, as the DAG does.
     os.environ["AURALINK_QUALITY_AS_OF"] = f"{data_through + dt.timedelta(days=1)}T02:00:00+00:00"
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = conn.execute("SELECT coalesce(max(id), 0) FROM job_runs").fetchone()[0]
     started = time.time()
     results = run_pipeline(triggered_by="bench", stop_on_error=False, url=url, skip_stages=RECORDINGS_STAGES)
     finished = time.time()
-    run_ids = [r["run_id"] for r in results if "run_id" in r]
+    # Each job's own run row (a failed job's result carries no run id): its window for time and memory.
     with psycopg.connect(url, autocommit=True) as conn:
-        windows = {row[0]: (row[1].timestamp(), row[2].timestamp() if row[2] else finished) for row in conn.execute(
-            "SELECT id, started_at, finished_at FROM job_runs WHERE id = ANY(%s)", (run_ids,))}
+        windows = {name: (start.timestamp(), end.timestamp() if end else finished) for name, start, end in conn.execute(
+            "SELECT job_name, started_at, finished_at FROM job_runs WHERE id > %s AND triggered_by = 'bench'",
+            (before,))}
     jobs = []
     for r in results:
-        start, end = windows.get(r.get("run_id"), (started, finished))
+        start, end = windows.get(r["job"], (started, finished))
         rss, pss = sampler.peaks(start, end)
         jobs.append({"job": r["job"], "stage": r["stage"], "status": r.get("status", "?"),
-                     "seconds": r.get("seconds", end - start), "rss": rss, "pg_pss": pss, "error": r.get("error")})
+                     "seconds": end - start, "rss": rss, "pg_pss": pss, "error": r.get("error")})
     rss, pss = sampler.peaks(started, finished)
     total = finished - started
     log(f"{label}: {total:.1f}s, {sum(j['status'] == 'failed' for j in jobs)} job(s) failed")
