@@ -259,6 +259,14 @@ _LOCK_ONE = """
     FOR UPDATE OF t SKIP LOCKED
 """
 
+# Re-checked once the lock is held. When the lock is won just after another run committed this transcript's
+# summary, FOR UPDATE re-checks only the locked row; the NOT EXISTS above was evaluated on the statement's
+# older snapshot and still says "not summarised". A new statement sees that commit.
+_ALREADY_SUMMARISED = """
+    SELECT 1 FROM call_summaries s JOIN transcriptions t ON t.id = s.transcription_id
+    WHERE t.id = %s AND s.updated_at >= t.updated_at
+"""
+
 
 def count_pending(conn: psycopg.Connection) -> int:
     """Transcripts a summarize run would pick up now (for fan-out planning)."""
@@ -320,6 +328,8 @@ def summarize_one(conn: psycopg.Connection, summarizer, transcription_id: int) -
         if row is None:
             return "skipped", "summarised by another run, or being summarised now"
         tid, call_id, org_id, text, redacted_text, failures = row
+        if conn.execute(_ALREADY_SUMMARISED, (tid,)).fetchone():
+            return "skipped", "summarised by another run"
         safe_text = redacted_text if redacted_text is not None else redact(text).text
         try:
             summary = summarizer.summarize(safe_text)
