@@ -73,7 +73,7 @@ def test_cli_validate_reports_the_error(tmp_path, capsys):
     bad.write_text(json.dumps({**EXAMPLE, "sql": "DROP TABLE calls"}))
     assert main(["reports", "validate", str(good)]) == 0
     assert "valid (calls: sum_call_minutes by day)" in capsys.readouterr().out
-    assert main(["reports", "validate", str(bad)]) == 1
+    assert main(["reports", "validate", str(bad)]) == 3   # the item (the file) is bad
     assert "raw SQL is not accepted" in capsys.readouterr().err
 
 

@@ -9,9 +9,10 @@ definition that tries anything else gets a :class:`ReportDefinitionError` naming
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from auralink import safejson
 
 
 class ReportDefinitionError(ValueError):
@@ -50,6 +51,12 @@ CHART_TYPES = ("line", "bar", "pie", "none")
 FORMATS = ("csv", "json", "pdf")
 MAX_DAYS = 366
 MAX_ROWS = 10_000
+# The document's own bounds. A legal definition nests 4 deep (filters[i].value list) and is a few KiB;
+# the database trigger of migration 1150 refuses writes past the same size and depth.
+MAX_DEFINITION_BYTES = 64 * 1024
+MAX_DEFINITION_DEPTH = 8
+LIMITS = safejson.Limits(max_bytes=MAX_DEFINITION_BYTES, max_depth=MAX_DEFINITION_DEPTH, max_items=100,
+                         max_string=200)
 
 
 def _time_dims(col: str) -> dict[str, str]:
@@ -168,13 +175,27 @@ def _name(value: Any, path: str) -> str:
     return value
 
 
+def _limit_error(exc: safejson.JsonLimitError) -> ReportDefinitionError:
+    return ReportDefinitionError(f"{exc.path}: {exc.reason}" if exc.path else f"definition {exc.reason}")
+
+
+def parse_definition_text(text: str | bytes) -> Any:
+    """JSON text of a definition, parsed within :data:`LIMITS` (not yet checked against the allow-list)."""
+    try:
+        return safejson.loads(text, LIMITS)
+    except safejson.JsonLimitError as exc:
+        raise _limit_error(exc) from None
+
+
 def validate(raw: Any) -> ReportDefinition:
     """Check a definition (a dict or JSON text) against the allow-list; raises ReportDefinitionError."""
-    if isinstance(raw, (str, bytes)):
+    if isinstance(raw, (str, bytes, bytearray)):
+        raw = parse_definition_text(raw)
+    else:
         try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ReportDefinitionError(f"definition is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+            safejson.check(raw, LIMITS)
+        except safejson.JsonLimitError as exc:
+            raise _limit_error(exc) from None
     if not isinstance(raw, dict):
         raise ReportDefinitionError("definition must be a JSON object")
     sql_keys = {k for k in raw if isinstance(k, str) and k.lower() in _SQL_KEYS}
@@ -192,6 +213,7 @@ def validate(raw: Any) -> ReportDefinition:
     source_name = raw.get("source")
     if source_name is None:     # inferred from the first metric's column
         first = metrics_raw[0].get("column") if isinstance(metrics_raw[0], dict) else None
+        first = first if isinstance(first, str) else None   # a list here is unhashable: no source has it
         source_name = next((s.name for s in SOURCES.values() if first in s.metrics), None)
         if source_name is None:
             all_cols = {c for s in SOURCES.values() for c in s.metrics}

@@ -22,7 +22,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from auralink import config
-from auralink.reports.definition import ReportDefinitionError, validate, validate_formats
+from auralink.reports.definition import (
+    MAX_DEFINITION_BYTES,
+    ReportDefinitionError,
+    parse_definition_text,
+    validate,
+    validate_formats,
+)
 
 log = logging.getLogger(__name__)
 STALE_AFTER = dt.timedelta(hours=1)
@@ -76,6 +82,34 @@ class ReportOutcome:
     outputs: dict[str, str] | None = None
     error: str | None = None
     rows: int | None = None
+
+
+def parse_report_id(text: Any) -> uuid.UUID:
+    """A report id as a uuid; a ValueError saying so otherwise (checked before any query uses it)."""
+    try:
+        return text if isinstance(text, uuid.UUID) else uuid.UUID(str(text))
+    except ValueError:
+        raise ValueError(f"report id {text!r} is not a uuid") from None
+
+
+def load_definition(conn: psycopg.Connection, report_id: uuid.UUID) -> Any:
+    """A report's stored definition, parsed within the definition limits.
+
+    PostgreSQL measures the size first, so an oversized row never crosses the wire; the depth is checked
+    on the text before Python parses it (json.loads would recurse once per level). Raises
+    ReportDefinitionError for a row that breaks the limits.
+    """
+    row = conn.execute(
+        """SELECT octet_length(definition::text),
+                  CASE WHEN octet_length(definition::text) <= %s THEN definition::text END
+           FROM custom_reports WHERE id = %s""", (MAX_DEFINITION_BYTES, report_id)).fetchone()
+    if row is None:
+        raise ReportDefinitionError("the report was deleted while the run was under way")
+    size, text = row
+    if text is None:
+        raise ReportDefinitionError(f"definition is {size:,} bytes of JSON; at most {MAX_DEFINITION_BYTES:,} "
+                                    "are allowed")
+    return parse_definition_text(text)
 
 
 def generate_report(conn: psycopg.Connection, report: dict[str, Any], scheduled_for: dt.datetime,
@@ -136,8 +170,12 @@ def run_due_reports(conn: psycopg.Connection, now: dt.datetime | None = None, *,
     (bad definition, bad cron, a rendering error) is recorded as failed; the others go on.
     """
     now = now or dt.datetime.now(dt.UTC)
+    if report_id is not None:
+        report_id = str(parse_report_id(report_id))
+    # Everything but the definition: one stored definition that cannot be parsed must fail its own
+    # report only, so each is loaded (and bounded) inside its report's turn, in _run_one.
     reports = conn.cursor(row_factory=dict_row).execute(
-        """SELECT r.id, r.organization_id, r.name, r.definition, r.schedule_cron, r.formats, o.timezone,
+        """SELECT r.id, r.organization_id, r.name, r.schedule_cron, r.formats, o.timezone,
                   o.name AS organization_name
            FROM custom_reports r JOIN organizations o ON o.id = r.organization_id
            WHERE r.enabled AND r.schedule_cron IS NOT NULL AND o.deleted_at IS NULL
@@ -162,6 +200,7 @@ def _run_one(conn: psycopg.Connection, rep: dict[str, Any], now: dt.datetime, ba
     if run_id is None:
         return ReportOutcome(rep["id"], "not_due", tick)
     try:
+        rep = {**rep, "definition": load_definition(conn, rep["id"])}
         outputs, rows = generate_report(conn, rep, tick, base_url)
     except ReportDefinitionError as exc:
         error = f"invalid definition: {exc}"
