@@ -618,9 +618,11 @@ def seed_database(cfg: SeedConfig, url: str | None = None, *, progress: bool = T
         # Generated rows satisfy the foreign keys by construction; skipping the per-row FK triggers during
         # the load (as pg_restore --disable-triggers does) roughly halves its time. Needs superuser; where
         # that is refused the load simply runs with the checks. CHECK constraints always apply.
+        replica = False
         try:
             with conn.transaction():
                 conn.execute("SET LOCAL session_replication_role = replica")
+            replica = True
         except psycopg.errors.InsufficientPrivilege:
             log.info("not a superuser: loading with foreign-key checks on")
         copier = _Copier(conn)
@@ -631,7 +633,8 @@ def seed_database(cfg: SeedConfig, url: str | None = None, *, progress: bool = T
                 gen.organization(index)
         finally:
             copier.close()
-        conn.execute("SET LOCAL session_replication_role = origin")
+        if replica:  # setting it back needs superuser too
+            conn.execute("SET LOCAL session_replication_role = origin")
         conn.execute("SELECT setval(pg_get_serial_sequence('call_participants', 'id'), GREATEST(1, (SELECT max(id) FROM call_participants)))")
         conn.commit()
         conn.execute("ANALYZE")

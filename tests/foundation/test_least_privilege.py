@@ -1,0 +1,65 @@
+"""The whole platform runs under a least-privilege role: one that owns its database but is no superuser.
+
+Production databases (RDS, Cloud SQL, a DBA's server) never hand the platform a superuser, so migrate,
+seed and every nightly job must work without one. The role logs in with a password, owns its own
+database, and is dropped with it at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from tests.conftest import ADMIN_URL, SMALL_SEED
+
+
+@pytest.fixture
+def least_privilege_url(pg_server, monkeypatch):
+    role = f"auralink_lp_{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(16)
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE")
+        admin.execute(f'CREATE DATABASE "{role}" OWNER {role}')
+    parts = urlsplit(ADMIN_URL)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{role}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    url = urlunsplit(parts._replace(netloc=netloc, path=f"/{role}"))
+    monkeypatch.setenv("DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{role}" WITH (FORCE)')
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+@pytest.mark.slow
+def test_migrate_seed_and_the_whole_nightly_pipeline_without_superuser(least_privilege_url, monkeypatch, tmp_path):
+    from auralink.db.migrate import migrate
+    from auralink.pipeline import run_pipeline
+    from auralink.seed.generator import SeedConfig, seed_database
+
+    monkeypatch.setenv("AURALINK_STT_ENGINE", "pocketsphinx")   # privileges are the point, not accuracy
+    monkeypatch.setenv("AURALINK_REPORTS_URL", str(tmp_path / "reports"))
+    monkeypatch.setenv("AURALINK_EXPORT_URL", str(tmp_path / "exports"))
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "archives"))
+    with psycopg.connect(least_privilege_url) as conn:
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+
+    migrate(least_privilege_url)
+    cfg = dict(SMALL_SEED, end_date=dt.date.fromisoformat(SMALL_SEED["end_date"]))
+    counts = seed_database(SeedConfig(**cfg), url=least_privilege_url, progress=False)
+    assert counts["calls"] > 0 and counts["call_recordings"] > 0
+
+    results = run_pipeline(triggered_by="test", stop_on_error=False, url=least_privilege_url)
+    failed = {r["job"]: r.get("error") for r in results if r["status"] == "failed"}
+    assert not failed, failed
+    assert {r["job"] for r in results} >= {"transcribe_recordings", "dbt_build", "generate_invoices",
+                                           "generate_due_reports", "process_compliance_requests"}
+    with psycopg.connect(least_privilege_url) as conn:
+        assert conn.execute("SELECT count(*) FROM transcriptions").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM analytics.daily_usage_summary").fetchone()[0] > 0
