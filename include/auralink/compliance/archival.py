@@ -387,7 +387,9 @@ def _drop_if_unchanged(conn: psycopg.Connection, name: str, state: dict[str, Any
             conn.execute("UPDATE audit_log_archives SET status = 'pending', updated_at = now(), "
                          "error = 'partition changed after archiving; archiving again' WHERE partition_name = %s", (name,))
             return False
-        conn.execute(f'ALTER TABLE audit_logs DETACH PARTITION "{name}"')
+        # With a DEFAULT partition DETACH cannot be CONCURRENTLY and takes ACCESS EXCLUSIVE on audit_logs:
+        # short lock_timeout attempts with backoff, so inserts never queue behind it for long.
+        conn.execute("SELECT exec_with_lock_retry(%s, ARRAY[%s])", (name, f'ALTER TABLE audit_logs DETACH PARTITION "{name}"'))
         _pause_point("after_detach")
         conn.execute(f'DROP TABLE "{name}"')
         conn.execute("UPDATE audit_log_archives SET status = 'dropped', dropped_at = now(), error = NULL, "
