@@ -2,9 +2,9 @@
 transaction, recorded in ``schema_migrations`` with a checksum. Re-running is a no-op; an applied file
 that was edited afterwards is refused (write a new migration instead).
 
-Version ranges by area keep parallel work from colliding: 0001-0099 foundation, 0100 analytics,
-0200 recordings, 0300 scale-out, 0400 compliance, 0500 billing/insights/reports/security, 0900 cross-cutting
-changes that need every area's tables (indexes behind foreign keys).
+One global order: a new file takes the next number above the newest one. A file numbered below the
+newest applied migration is refused (Flyway's outOfOrder=false): it would run last on an existing
+database but early on a fresh one, so the two would not end up with the same schema.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 
 import psycopg
 
@@ -40,9 +42,11 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def available_migrations() -> list[Migration]:
+def available_migrations(source: Traversable | Path | None = None) -> list[Migration]:
+    """The migration files of ``source`` (a directory; default: the package's ``migrations``), in order."""
     found = []
-    for entry in resources.files("auralink.db").joinpath("migrations").iterdir():
+    folder = source if source is not None else resources.files("auralink.db").joinpath("migrations")
+    for entry in folder.iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
@@ -71,22 +75,38 @@ def applied_versions(conn: psycopg.Connection) -> dict[int, tuple[str, str]]:
     return {v: (n, c) for v, n, c in rows}
 
 
-def migrate(url: str | None = None) -> list[Migration]:
+def out_of_order(available: list[Migration], done: dict[int, tuple[str, str]]) -> list[tuple[Migration, str]]:
+    """Unapplied migrations numbered below the newest applied one, each with why it is refused."""
+    if not done:
+        return []
+    newest = max(done)
+    label = f"{newest:04d}_{done[newest][0]}"
+    return [(m, f"numbered below the newest applied migration {label}: renumber it above {newest:04d}")
+            for m in available if m.version not in done and m.version < newest]
+
+
+def migrate(url: str | None = None, *, source: Traversable | Path | None = None) -> list[Migration]:
     """Apply every pending migration; returns those applied (empty when up to date)."""
     applied_now: list[Migration] = []
+    available = available_migrations(source)
     with connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             _ensure_table(conn)
             done = applied_versions(conn)
-            for mig in available_migrations():
+            for mig in available:
+                if mig.version in done and done[mig.version][1] != mig.checksum:
+                    raise MigrationError(
+                        f"migration {mig.version:04d}_{mig.name} was changed after it was applied; "
+                        "add a new migration instead of editing an applied one"
+                    )
+            refused = out_of_order(available, done)
+            if refused:  # before applying anything: the schema is left as it was
+                mig, why = refused[0]
+                more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+                raise MigrationError(f"migration {mig.version:04d}_{mig.name} is {why}{more}")
+            for mig in available:
                 if mig.version in done:
-                    _, checksum = done[mig.version]
-                    if checksum != mig.checksum:
-                        raise MigrationError(
-                            f"migration {mig.version:04d}_{mig.name} was changed after it was applied; "
-                            "add a new migration instead of editing an applied one"
-                        )
                     continue
                 log.info("applying migration %04d_%s", mig.version, mig.name)
                 try:
@@ -108,12 +128,18 @@ def migrate(url: str | None = None) -> list[Migration]:
 class Status:
     current_version: int | None
     applied: list[tuple[int, str]]
+    # Unapplied files; a refused one's name carries "(refused: why)" so every reader of pending shows it.
     pending: list[tuple[int, str]]
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # (version, name, why) that migrate() refuses
 
 
-def status(url: str | None = None) -> Status:
+def status(url: str | None = None, *, source: Traversable | Path | None = None) -> Status:
     with connect(url, autocommit=True) as conn:
         done = applied_versions(conn)
-    pending = [(m.version, m.name) for m in available_migrations() if m.version not in done]
+    available = available_migrations(source)
+    why = {m.version: reason for m, reason in out_of_order(available, done)}
+    pending = [(m.version, f"{m.name} (refused: {why[m.version]})" if m.version in why else m.name)
+               for m in available if m.version not in done]
+    refused = [(m.version, m.name, why[m.version]) for m in available if m.version in why]
     applied = sorted((v, n) for v, (n, _) in done.items())
-    return Status(max(done) if done else None, applied, pending)
+    return Status(max(done) if done else None, applied, pending, refused)
