@@ -33,20 +33,27 @@ def _request_outcome(request_id: str) -> dict[str, Any]:
                            " extended_due_at, completed_at FROM compliance_requests WHERE id = %s", (request_id,))
         row = cur.fetchone()
         if row is None:
-            raise ValueError(f"no compliance request {request_id}")
+            from auralink.cli import EXIT_BAD_ITEM, CliError
+
+            raise CliError(f"no compliance request {request_id}", EXIT_BAD_ITEM)
         return dict(zip([d.name for d in cur.description or ()], row))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from auralink.compliance.requests import submit_request
+    from auralink.cli import EXIT_BAD_ITEM, EXIT_USAGE, CliError
+    from auralink.compliance.requests import RequestRejected, UnknownReference, submit_request
     from auralink.db.connection import connect
 
-    scope = json.loads(args.scope) if args.scope else None
-    with connect() as conn:
-        rid = submit_request(conn, organization_id=args.org, request_type=args.type, subject_email=args.email,
-                             subject_user_id=args.user_id, export_format=args.format, standard=args.standard,
-                             scope=scope, requested_by=args.requested_by)
-        conn.commit()
+    try:
+        with connect() as conn:
+            rid = submit_request(conn, organization_id=args.org, request_type=args.type, subject_email=args.email,
+                                 subject_user_id=args.user_id, export_format=args.format, standard=args.standard,
+                                 scope=args.scope, requested_by=args.requested_by)
+            conn.commit()
+    except RequestRejected as exc:        # --scope '[1,2]', a NUL in --email: the command line is wrong
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except UnknownReference as exc:       # --org / --user-id naming nothing: that item is bad
+        raise CliError(str(exc), EXIT_BAD_ITEM) from None
     _print(_request_outcome(str(rid)))
     return 0
 

@@ -314,7 +314,7 @@ def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organi
     for loc in files_to_delete:
         try:
             report.files_deleted += storage.remove(_fs_url(loc))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, storage.StorageUnavailable) as exc:  # a file's own URI: this request's fault
             raise RuntimeError(f"could not delete a file of the subject: {exc.__class__.__name__}") from None
     return report
 

@@ -18,31 +18,74 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from auralink.compliance import deadlines, erasure, exports, storage
+from auralink.compliance.scope import (  # noqa: F401 - RECTIFIABLE, REQUEST_TYPES: this module's API too
+    RECTIFIABLE,
+    REQUEST_TYPES,
+    STANDARDS,
+    RequestRejected,
+    Scope,
+    parse_request_type,
+    parse_scope,
+    scope_document,
+)
 from auralink.compliance.subject import Subject, UnknownSubject, gather, resolve_subject
+from auralink.crypto import SecretKeyError
 from auralink.db.connection import scalar
+from auralink.jobs import JobFailed
 
 log = logging.getLogger(__name__)
 
-REQUEST_TYPES = ("export", "deletion", "rectification")
-RECTIFIABLE = ("full_name", "phone", "email", "locale", "country")
 STALE_AFTER = dt.timedelta(hours=1)
 TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure, psycopg.errors.LockNotAvailable)
+# The deployment, not the request, is at fault (no or a bad AURALINK_SECRET_KEY, export storage that cannot
+# be written): every request would fail the same way, so the job fails and nothing is consumed.
+CONFIGURATION_ERRORS = (SecretKeyError, storage.StorageUnavailable)
 MAX_ATTEMPTS = 3
 
 
-class RequestRejected(ValueError):
-    """The request cannot be carried out as asked; the message goes on the request row."""
+class UnknownReference(LookupError):
+    """An id given with the request names no organization or user."""
+
+
+def _uuid(value: Any, what: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise RequestRejected(f"{what} {str(value)[:60]!r} is not a uuid") from None
+
+
+def _text(value: Any, what: str, max_chars: int = 320) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_chars or "\x00" in value:
+        raise RequestRejected(f"{what} must be text of at most {max_chars} characters without NUL")
+    return value
 
 
 def submit_request(conn: psycopg.Connection, *, organization_id: Any, request_type: str,
                    subject_email: str | None = None, subject_user_id: Any = None, export_format: str = "json",
-                   standard: str = "GDPR", scope: dict[str, Any] | None = None, requested_by: str | None = None,
+                   standard: str = "GDPR", scope: Any = None, requested_by: str | None = None,
                    received_at: dt.datetime | None = None) -> uuid.UUID:
     """Record a request with its deadline. Anything the processor will refuse is still recorded (and
-    then rejected with the reason), so the requester gets an answer on the row."""
+    then rejected with the reason), so the requester gets an answer on the row. What the table cannot
+    hold is refused here instead: RequestRejected (type, standard, scope that is not a JSON object, text
+    with NUL) or UnknownReference (no such organization or user)."""
     received_at = received_at or dt.datetime.now(dt.UTC)
-    scope = dict(scope or {})
-    fmt = (export_format or "json").lower()
+    request_type = parse_request_type(request_type)
+    if standard not in STANDARDS:
+        raise RequestRejected(f"unsupported standard {str(standard)[:40]!r} (supported: {', '.join(STANDARDS)})")
+    scope = dict(scope_document(scope))
+    subject_email = _text(subject_email, "subject e-mail")
+    requested_by = _text(requested_by, "requested_by")
+    organization_id = _uuid(organization_id, "organization id")
+    if not scalar(conn, "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = %s AND deleted_at IS NULL)",
+                  (organization_id,)):
+        raise UnknownReference(f"no organization {organization_id}")
+    if subject_user_id is not None:
+        subject_user_id = _uuid(subject_user_id, "subject user id")
+        if not scalar(conn, "SELECT EXISTS (SELECT 1 FROM users WHERE id = %s)", (subject_user_id,)):
+            raise UnknownReference(f"no user {subject_user_id}")
+    fmt = str(export_format or "json").lower()
     if fmt not in exports.FORMATS:  # the column only admits supported formats; keep what was asked
         scope["format"] = fmt
         fmt = "json"
@@ -111,11 +154,11 @@ def _duplicate_of(conn: psycopg.Connection, req: dict[str, Any], subject: Subjec
     return row[0] if row else None
 
 
-def _validate(conn: psycopg.Connection, req: dict[str, Any]) -> tuple[Subject, str]:
-    if req["request_type"] not in REQUEST_TYPES:
-        raise RequestRejected(f"unsupported request type {req['request_type']!r}")
-    fmt = str((req["scope"] or {}).get("format") or req["export_format"]).lower()
-    if req["request_type"] == "export" and fmt not in exports.FORMATS:
+def _validate(conn: psycopg.Connection, req: dict[str, Any]) -> tuple[Subject, str, Scope]:
+    request_type = parse_request_type(req["request_type"])
+    scope = parse_scope(req["scope"], request_type)
+    fmt = scope.format or str(req["export_format"]).lower()
+    if request_type == "export" and fmt not in exports.FORMATS:
         raise RequestRejected(f"unsupported export format {fmt!r} (supported: {', '.join(exports.FORMATS)})")
     try:
         subject = resolve_subject(conn, req["subject_user_id"], req["subject_email"])
@@ -131,7 +174,7 @@ def _validate(conn: psycopg.Connection, req: dict[str, Any]) -> tuple[Subject, s
     if dup:
         raise RequestRejected(f"duplicate request: request {dup} for the same subject and type was still open when "
                               "this one was received")
-    return subject, fmt
+    return subject, fmt, scope
 
 
 def _finish(conn: psycopg.Connection, request_id: Any, status: str, *, error: str | None = None,
@@ -151,15 +194,15 @@ def process_requests(ctx, *, batch_size: int = 20, request_id: Any = None, refre
         claimed = claim(conn, batch_size, request_id)
         conn.commit()
     stats["claimed"] = len(claimed)
-    for req in claimed:
+    for i, req in enumerate(claimed):
         rid = req["id"]
         try:
             with ctx.connect() as conn, conn.transaction():
                 # Never queue for long behind another job's lock (the archival's detach, a retention
                 # delete): give up, leave the request pending, and let the next run take it.
                 conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_seconds)}s'")
-                subject, fmt = _validate(conn, req)
-                location, checksum = _carry_out(ctx, conn, req, subject, fmt, refresh_views)
+                subject, fmt, scope = _validate(conn, req)
+                location, checksum = _carry_out(ctx, conn, req, subject, fmt, scope, refresh_views)
                 _finish(conn, rid, "completed", location=location, checksum=checksum)
             stats["completed"] += 1
             ctx.record_item("compliance_request", rid, "succeeded", f"{req['request_type']} completed")
@@ -168,6 +211,12 @@ def process_requests(ctx, *, batch_size: int = 20, request_id: Any = None, refre
                 _finish(conn, rid, "rejected", error=str(exc))
             stats["rejected"] += 1
             ctx.record_item("compliance_request", rid, "failed", f"rejected: {exc}")
+        except CONFIGURATION_ERRORS as exc:
+            left = [r["id"] for r in claimed[i:]]
+            with ctx.connect(autocommit=True) as conn:
+                _unclaim(conn, left)
+            raise JobFailed(f"{exc} (a configuration error: {len(left)} request(s) left pending, "
+                            "none consumed)") from None
         except TRANSIENT as exc:
             # Lost a lock race (e.g. with the audit archival detaching a partition): try again next run.
             with ctx.connect(autocommit=True) as conn:
@@ -183,20 +232,21 @@ def process_requests(ctx, *, batch_size: int = 20, request_id: Any = None, refre
     return stats
 
 
-def _carry_out(ctx, conn: psycopg.Connection, req: dict[str, Any], subject: Subject, fmt: str,
+def _unclaim(conn: psycopg.Connection, request_ids: list[Any]) -> None:
+    """Hand claimed requests back untouched: pending again, and the claim not counted as an attempt."""
+    conn.execute("UPDATE compliance_requests SET status = 'pending', attempts = GREATEST(attempts - 1, 0),"
+                 " updated_at = now() WHERE id = ANY(%s) AND status = 'in_progress'", (request_ids,))
+
+
+def _carry_out(ctx, conn: psycopg.Connection, req: dict[str, Any], subject: Subject, fmt: str, scope: Scope,
                refresh_views: bool) -> tuple[str, str]:
-    scope = req["scope"] or {}
-    org_filter = req["organization_id"] if scope.get("organization_only") else None
+    org_filter = req["organization_id"] if scope.organization_only else None
     if req["request_type"] == "export":
         return export_subject(conn, req, subject, fmt, org_filter)
     if req["request_type"] == "deletion":
-        categories = tuple(scope.get("categories") or erasure.DEFAULT_SCOPE)
-        unknown = set(categories) - set(erasure.DEFAULT_SCOPE)
-        if unknown:
-            raise RequestRejected(f"unknown erasure scope categories: {', '.join(sorted(unknown))} "
-                                  f"(known: {', '.join(erasure.DEFAULT_SCOPE)})")
         report = erasure.erase(conn, subject, request_id=req["id"], organization_id=req["organization_id"],
-                               categories=categories, refresh_views=refresh_views, record_skip=lambda t, i, r: ctx.record_item(t, i, "skipped", r))
+                               categories=scope.categories, refresh_views=refresh_views,
+                               record_skip=lambda t, i, r: ctx.record_item(t, i, "skipped", r))
         location, checksum = erasure.store_report(report)
         conn.execute("INSERT INTO erasure_ledger (request_id, pseudonym, report_location, report_sha256, summary)"
                      " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (request_id) DO UPDATE SET performed_at = now(),"
@@ -206,7 +256,7 @@ def _carry_out(ctx, conn: psycopg.Connection, req: dict[str, Any], subject: Subj
                       Jsonb({"deleted": report.deleted, "pseudonymized": report.pseudonymized,
                              "held": len(report.held), "views_rebuilt": report.views_rebuilt})))
         return location, checksum
-    return rectify(conn, req, subject)
+    return rectify(conn, req, subject, scope)
 
 
 def export_subject(conn: psycopg.Connection, req: dict[str, Any], subject: Subject, fmt: str,
@@ -223,13 +273,9 @@ def export_subject(conn: psycopg.Connection, req: dict[str, Any], subject: Subje
     return location, checksum
 
 
-def rectify(conn: psycopg.Connection, req: dict[str, Any], subject: Subject) -> tuple[str, str]:
-    changes = (req["scope"] or {}).get("changes") or {}
-    if not isinstance(changes, dict) or not changes:
-        raise RequestRejected("rectification needs scope.changes, e.g. {\"full_name\": \"...\"}")
-    bad = set(changes) - set(RECTIFIABLE)
-    if bad:
-        raise RequestRejected(f"cannot rectify {', '.join(sorted(bad))} (allowed: {', '.join(RECTIFIABLE)})")
+def rectify(conn: psycopg.Connection, req: dict[str, Any], subject: Subject,
+            scope: Scope | None = None) -> tuple[str, str]:
+    changes = (scope or parse_scope(req["scope"], "rectification")).changes
     sets = ", ".join(f"{k} = %({k})s" for k in changes)
     try:
         with conn.transaction():

@@ -25,10 +25,18 @@ def join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *[p.strip("/") for p in parts]])
 
 
+class StorageUnavailable(RuntimeError):
+    """The configured storage cannot be used at all (unknown scheme, backend not installed, not writable,
+    endpoint unreachable): a deployment problem every item would hit, not a fault of one item."""
+
+
 def _fs(url: str):
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(url)
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise StorageUnavailable(f"cannot use storage {url}: {exc}") from None
     return fs, path
 
 
@@ -37,10 +45,14 @@ def atomic_writer(url: str) -> Iterator[IO[bytes]]:
     """A binary file handle; the object appears at ``url`` only when the block completes."""
     fs, path = _fs(url)
     parent = path.rsplit("/", 1)[0]
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    tmp = path + ".partial"
-    with fs.open(tmp, "wb") as fh:
+    try:
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        tmp = path + ".partial"
+        fh = fs.open(tmp, "wb")
+    except OSError as exc:   # also what fsspec backends raise for an unreachable endpoint
+        raise StorageUnavailable(f"cannot write {url}: {exc.__class__.__name__}: {exc}") from None
+    with fh:
         yield fh
     fs.mv(tmp, path)
 
