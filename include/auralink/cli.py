@@ -112,15 +112,22 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
         params = ", ".join(
             f"{p.name}={p.default!r}" if p.default is not p.empty else p.name for p in j.parameters().values()
         )
-        stage = f"nightly stage {j.stage}" if j.stage is not None else "on demand"
-        print(f"{j.name:32s} {stage:18s} {j.help}" + (f"  [{params}]" if params else ""))
+        where = "+".join(j.pipelines) if j.pipelines else "on demand"
+        flags = " (current night only)" if j.current_only else ""
+        print(f"{j.name:34s} {where:20s} {j.help}{flags}" + (f"  [{params}]" if params else ""))
     return 0
+
+
+def _interval(args: argparse.Namespace):
+    from auralink.jobs.interval import resolve
+
+    return resolve(args.date, args.scheduled_time)
 
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
     from auralink.jobs import run_job
 
-    result = run_job(args.name, _parse_params(args.param), triggered_by=args.triggered_by)
+    result = run_job(args.name, _parse_params(args.param), interval=_interval(args), triggered_by=args.triggered_by)
     _print_json(result)
     if result["status"] == "partial" and args.fail_on_item_errors:
         raise CliError(f"job {args.name} finished with failed items (run {result['run_id']})")
@@ -130,10 +137,24 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 def cmd_pipeline_run(args: argparse.Namespace) -> int:
     from auralink.pipeline import run_pipeline
 
-    results = run_pipeline(triggered_by=args.triggered_by, stop_on_error=not args.keep_going,
-                           from_stage=args.from_stage, to_stage=args.to_stage, skip_stages=frozenset(args.skip_stage))
+    results = run_pipeline(interval=_interval(args), select=args.select, exclude=args.exclude,
+                           fail_fast=args.fail_fast, triggered_by=args.triggered_by)
     _print_json(results)
-    return 0 if all(r["status"] != "failed" for r in results) else EXIT_FAILED
+    return 0 if all(r["status"] not in ("failed", "upstream_failed") for r in results) else EXIT_FAILED
+
+
+def cmd_pipeline_show(args: argparse.Namespace) -> int:
+    from auralink.jobs import graph
+
+    jobs = graph.select(args.pipeline, args.select, args.exclude)
+    if args.json:
+        _print_json([{"job": j.name, "after": graph.upstream_of(j), "current_only": j.current_only}
+                     for j in jobs])
+        return 0
+    for j in jobs:
+        after = ", ".join(graph.upstream_of(j)) or "-"
+        print(f"{j.name:34s} after {after}" + ("  [current night only]" if j.current_only else ""))
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -171,22 +192,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = sub.add_parser("jobs", help="list and run batch jobs").add_subparsers(dest="jobs_command", required=True)
     jobs.add_parser("list", help="every job with its parameters").set_defaults(func=cmd_jobs_list)
-    p = jobs.add_parser("run", help="run one job by name")
+    p = jobs.add_parser("run", help="run one job by name, for one night")
     p.add_argument("name")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    _night_arguments(p)
     p.add_argument("--triggered-by", default="cli", help="cli, airflow or argo (recorded on the run)")
     p.add_argument("--fail-on-item-errors", action="store_true", help="exit 1 if any item failed")
     p.set_defaults(func=cmd_jobs_run)
 
-    pl = sub.add_parser("pipeline", help="the nightly jobs in stage order").add_subparsers(dest="pipeline_command", required=True)
-    p = pl.add_parser("run", help="run every nightly job once, in order")
+    pl = sub.add_parser("pipeline", help="the nightly graph of jobs").add_subparsers(dest="pipeline_command", required=True)
+    p = pl.add_parser("run", help="run the nightly jobs for one night, each after what it depends on")
+    _night_arguments(p)
+    _selection_arguments(p)
     p.add_argument("--triggered-by", default="cli")
-    p.add_argument("--keep-going", action="store_true", help="run later stages after a failed job")
-    p.add_argument("--from-stage", type=int, default=None, help="skip jobs of earlier stages")
-    p.add_argument("--to-stage", type=int, default=None, help="skip jobs of later stages")
-    p.add_argument("--skip-stage", type=int, action="append", default=[], metavar="STAGE",
-                   help="skip the jobs of this stage (repeatable), e.g. work another step already did")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first failed job (default: skip only what depends on it)")
     p.set_defaults(func=cmd_pipeline_run)
+    p = pl.add_parser("show", help="the jobs of a graph in run order, with what each runs after")
+    p.add_argument("--pipeline", default="nightly", help="nightly or recordings")
+    _selection_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_pipeline_show)
 
     p = sub.add_parser("demo", help="migrate, seed a demo dataset, run the pipeline and show what it made")
     p.add_argument("--orgs", type=int, default=6)
@@ -196,6 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     _register_domain_commands(sub)
     return parser
+
+
+def _night_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", default=None, metavar="YYYY-MM-DD",
+                   help="the night to process: that UTC day (default: the day that ended last midnight UTC)")
+    p.add_argument("--scheduled-time", default=None, metavar="RFC3339",
+                   help="a scheduled run's trigger time (Argo, Airflow's logical date): the UTC day before it")
+
+
+def _selection_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--select", "-s", action="append", default=None, metavar="JOB",
+                   help="only these jobs (repeatable); +JOB adds what it runs after, JOB+ what runs after it")
+    p.add_argument("--exclude", action="append", default=None, metavar="JOB", help="not these jobs (same syntax)")
 
 
 def _register_domain_commands(sub: argparse._SubParsersAction) -> None:
@@ -235,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownJob, ValueError) as exc:
         print(f"auralink: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (DatabaseUnavailable, MigrationError, JobFailed, SeedError, SecretKeyError) as exc:
+    except JobFailed as exc:  # a failed gate (bad data) is not retried: the same data would fail again
+        print(f"auralink: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED if exc.retryable else EXIT_BAD_ITEM
+    except (DatabaseUnavailable, MigrationError, SeedError, SecretKeyError) as exc:
         print(f"auralink: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -1,7 +1,9 @@
-"""The nightly pipeline as one command: every job registered with a stage, in stage order.
+"""The nightly graph as one command: ``auralink pipeline run [--date D] [--select ...] [--exclude ...]``.
 
-Airflow and Argo run the same jobs as separate tasks/steps; this is the one-machine path the demo
-and `auralink pipeline run` use.
+Runs the jobs of the nightly graph (auralink.jobs.graph) in topological order, each for the same night.
+A failed job skips everything downstream of it (``upstream_failed``, as Airflow does) and the independent
+branches go on. Airflow and Argo run the same graph as tasks and steps; this is the one-machine path the
+demo, the tests and a laptop use.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from auralink.jobs import nightly_jobs, run_job
+from auralink.jobs import graph, run_job
+from auralink.jobs.interval import DataInterval, latest_night
 
 log = logging.getLogger(__name__)
 
@@ -22,25 +25,34 @@ PRODUCED = [
 ]
 
 
-def run_pipeline(*, triggered_by: str = "cli", stop_on_error: bool = True, url: str | None = None,
-                 from_stage: int | None = None, to_stage: int | None = None,
-                 skip_stages: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
-    """Run the nightly jobs whose stage lies in [from_stage, to_stage] and is not skipped, in stage order."""
-    results = []
-    for j in nightly_jobs():
-        assert j.stage is not None  # nightly jobs always have one
-        if ((from_stage is not None and j.stage < from_stage) or (to_stage is not None and j.stage > to_stage)
-                or j.stage in skip_stages):
+def run_pipeline(*, interval: DataInterval | None = None, select: list[str] | None = None,
+                 exclude: list[str] | None = None, fail_fast: bool = False, triggered_by: str = "cli",
+                 url: str | None = None, pipeline: str = "nightly") -> list[dict[str, Any]]:
+    """Run the selected jobs of ``pipeline`` for ``interval`` (default: the current night), upstream first.
+
+    ``select``/``exclude`` take job names with dbt's graph operators (``+job``, ``job+``). A job whose
+    upstream failed (within the selection) is not run; ``fail_fast`` stops at the first failure.
+    """
+    interval = interval or latest_night()
+    jobs = graph.select(pipeline, select, exclude)
+    upstream = {j.name: graph.upstream_of(j) for j in jobs}
+    failed: set[str] = set()
+    results: list[dict[str, Any]] = []
+    for j in jobs:
+        broken = [u for u in upstream[j.name] if u in failed]
+        if broken or (fail_fast and failed):
+            failed.add(j.name)
+            results.append({"job": j.name, "stage": j.stage, "status": "upstream_failed",
+                            "error": f"upstream {', '.join(broken) or 'job'} failed"})
             continue
-        log.info("pipeline: stage %s job %s", j.stage, j.name)
+        log.info("pipeline %s: %s", interval, j.name)
         try:
-            stats = run_job(j.name, triggered_by=triggered_by, url=url)
+            stats = run_job(j.name, interval=interval, triggered_by=triggered_by, url=url)
             results.append({"job": j.name, "stage": j.stage, **stats})
-        except Exception as exc:  # noqa: BLE001 - recorded on job_runs; reported here, then stop or go on
+        except Exception as exc:  # noqa: BLE001 - recorded on job_runs; reported here, downstream skipped
             log.error("pipeline: job %s failed: %s", j.name, exc)
+            failed.add(j.name)
             results.append({"job": j.name, "stage": j.stage, "status": "failed", "error": str(exc)})
-            if stop_on_error:
-                break
     return results
 
 
@@ -76,18 +88,21 @@ def run_demo(*, orgs: int, days: int, seed: int) -> int:
     print(f"database: {redact_url(url)}")
     applied = migrate(url)
     print(f"migrations applied: {len(applied)}")
-    counts = seed_database(SeedConfig(orgs=orgs, days=days, seed=seed), url=url, progress=True, reset=True)
+    night = latest_night()  # the data ends yesterday (UTC): tonight's run processes it, as in production
+    counts = seed_database(SeedConfig(orgs=orgs, days=days, seed=seed, end_date=night.day), url=url, progress=True,
+                           reset=True)
     print("seeded: " + ", ".join(f"{t}={n:,}" for t, n in counts.items()))
-    results = run_pipeline(triggered_by="demo", stop_on_error=False, url=url)
-    print("\npipeline:")
+    results = run_pipeline(interval=night, triggered_by="demo", url=url)
+    print(f"\npipeline for the night of {night}:")
     for r in results:
         items = r.get("items", {})
         extra = f" failed items={items.get('failed')}" if items.get("failed") else ""
-        print(f"  [{r['stage']:>2}] {r['job']:32s} {r['status']}{extra}" + (f"  {r['error']}" if r.get("error") else ""))
+        note = r.get("error") or r.get("skipped") or ""
+        print(f"  {r['job']:34s} {r['status']}{extra}" + (f"  {note}" if note else ""))
         if r["status"] == "partial":   # the seed plants bad recordings and a legal hold: show what they did
             for item_type, item_id, reason in failed_items(r["run_id"], url=url):
                 print(f"         {item_type} {item_id}: {reason}")
     print("\nproduced:")
     for name, n in produced_counts(url).items():
         print(f"  {name:45s} {n:>10,d}")
-    return 0 if all(r["status"] != "failed" for r in results) else 1
+    return 0 if all(r["status"] not in ("failed", "upstream_failed") for r in results) else 1

@@ -7,6 +7,7 @@ select
     u.organization_id,
     u.usage_date,
     u.occurred_at,
+    u.received_at,
     u.feature,
     u.provider,
     u.model,

@@ -8,18 +8,27 @@
   )
 }}
 -- Call quality per participant: network averages and the mean of the per-sample E-model MOS (each sample
--- covers the same interval, so the mean is time-weighted). Each run recomputes whole participants of the
--- calls that got samples in the last `lookback_days` days before the newest sample already processed.
-with samples as (
+-- covers the same interval, so the mean is time-weighted), from the samples before the night's end. Each
+-- run recomputes whole participants of the calls that got samples in the night's window.
+with scored_samples as (
     select *
     from {{ ref('int_call_quality_samples_scored') }}
+    where sampled_at < {{ interval_end() }}
     {% if is_incremental() %}
     -- = any(array(...)): PostgreSQL then probes the call_id index per call instead of hashing all samples.
-    where call_id = any(array(
+      and call_id = any(array(
         select distinct s.call_id
         from {{ ref('stg_call_quality_samples') }} as s
-        where s.sampled_at >= {{ processed_since('last_sampled_at', var('lookback_days') ~ ' days') }}))
+        where s.sampled_at >= {{ window_start() }} and s.sampled_at < {{ interval_end() }}))
     {% endif %}
+),
+
+participants as (
+    select * from {{ ref('stg_call_participants') }}
+),
+
+calls as (
+    select * from {{ ref('stg_calls') }}
 ),
 
 per_participant as (
@@ -39,29 +48,33 @@ per_participant as (
         count(*) filter (where quality_bucket = 'poor')       as poor_samples,
         min(sampled_at)                                       as first_sampled_at,
         max(sampled_at)                                       as last_sampled_at
-    from samples
+    from scored_samples
     group by participant_id, call_id
+),
+
+final as (
+    select
+        q.participant_id,
+        q.call_id,
+        c.organization_id,
+        p.user_id,
+        c.call_date,
+        q.codec,
+        q.samples,
+        q.scored_samples,
+        round(q.avg_rtt_ms::numeric, 2)              as avg_rtt_ms,
+        round(q.avg_jitter_ms::numeric, 2)           as avg_jitter_ms,
+        round(q.avg_packet_loss::numeric, 5)         as avg_packet_loss,
+        round(q.avg_one_way_delay_ms::numeric, 2)    as avg_one_way_delay_ms,
+        round(q.avg_r_factor::numeric, 2)            as avg_r_factor,
+        round(q.avg_mos::numeric, 4)                 as avg_mos,
+        round(q.min_mos::numeric, 4)                 as min_mos,
+        q.poor_samples,
+        q.first_sampled_at,
+        q.last_sampled_at
+    from per_participant as q
+    join participants as p on p.participant_id = q.participant_id
+    join calls as c on c.call_id = q.call_id
 )
 
-select
-    q.participant_id,
-    q.call_id,
-    c.organization_id,
-    p.user_id,
-    c.call_date,
-    q.codec,
-    q.samples,
-    q.scored_samples,
-    round(q.avg_rtt_ms::numeric, 2)              as avg_rtt_ms,
-    round(q.avg_jitter_ms::numeric, 2)           as avg_jitter_ms,
-    round(q.avg_packet_loss::numeric, 5)         as avg_packet_loss,
-    round(q.avg_one_way_delay_ms::numeric, 2)    as avg_one_way_delay_ms,
-    round(q.avg_r_factor::numeric, 2)            as avg_r_factor,
-    round(q.avg_mos::numeric, 4)                 as avg_mos,
-    round(q.min_mos::numeric, 4)                 as min_mos,
-    q.poor_samples,
-    q.first_sampled_at,
-    q.last_sampled_at
-from per_participant as q
-join {{ ref('stg_call_participants') }} as p on p.participant_id = q.participant_id
-join {{ ref('stg_calls') }} as c on c.call_id = q.call_id
+select * from final

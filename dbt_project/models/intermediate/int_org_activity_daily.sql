@@ -7,13 +7,44 @@
   )
 }}
 -- Calls, call time, participants, active users, members and call quality per organization and UTC day
--- (every day with calls or metered usage).
+-- (every day with calls or metered usage), up to the night's end; a run rebuilds the night's window.
 with calls as (
     select *
     from {{ ref('stg_calls') }}
+    where started_at < {{ interval_end() }}
     {% if is_incremental() %}
-    where started_at >= ({{ lookback_start('activity_date') }}::timestamp at time zone 'UTC')
+      and started_at >= {{ window_start() }}
     {% endif %}
+),
+
+participants as (
+    select * from {{ ref('int_call_participants_enriched') }}
+),
+
+active_users as (
+    select *
+    from {{ ref('int_active_users_daily') }}
+    where activity_date < {{ interval_end_date() }}
+    {% if is_incremental() %}
+      and activity_date >= {{ window_start_date() }}
+    {% endif %}
+),
+
+participant_quality as (
+    select * from {{ ref('int_call_participant_quality') }}
+),
+
+usage_daily as (
+    select *
+    from {{ ref('int_usage_daily') }}
+    where usage_date < {{ interval_end_date() }}
+    {% if is_incremental() %}
+      and usage_date >= {{ window_start_date() }}
+    {% endif %}
+),
+
+members as (
+    select * from {{ ref('stg_organization_members') }}
 ),
 
 calls_daily as (
@@ -30,17 +61,14 @@ calls_daily as (
 
 participants_daily as (
     select p.organization_id, p.call_date as activity_date, count(*) as participants
-    from {{ ref('int_call_participants_enriched') }} as p
+    from participants as p
     where p.call_id in (select call_id from calls)
     group by 1, 2
 ),
 
 active_daily as (
     select organization_id, activity_date, count(*) as active_users
-    from {{ ref('int_active_users_daily') }}
-    {% if is_incremental() %}
-    where activity_date >= {{ lookback_start('activity_date') }}
-    {% endif %}
+    from active_users
     group by 1, 2
 ),
 
@@ -50,18 +78,10 @@ quality_daily as (
         q.call_date                            as activity_date,
         sum(q.scored_samples)                  as quality_samples,
         sum(q.avg_mos * q.scored_samples)      as mos_sum
-    from {{ ref('int_call_participant_quality') }} as q
+    from participant_quality as q
     where q.call_id in (select call_id from calls)
       and q.scored_samples > 0
     group by 1, 2
-),
-
-usage_days as (
-    select organization_id, usage_date as activity_date
-    from {{ ref('int_usage_daily') }}
-    {% if is_incremental() %}
-    where usage_date >= {{ lookback_start('activity_date') }}
-    {% endif %}
 ),
 
 spine as (
@@ -69,27 +89,31 @@ spine as (
     union
     select organization_id, activity_date from active_daily
     union
-    select organization_id, activity_date from usage_days
+    select organization_id, usage_date from usage_daily
+),
+
+final as (
+    select
+        s.organization_id,
+        s.activity_date,
+        coalesce(c.calls, 0)                     as calls,
+        coalesce(c.completed_calls, 0)           as completed_calls,
+        coalesce(c.failed_calls, 0)              as failed_calls,
+        coalesce(c.call_duration_minutes, 0)     as call_duration_minutes,
+        coalesce(p.participants, 0)              as participants,
+        coalesce(a.active_users, 0)              as active_users,
+        (select count(*) from members as m
+          where m.organization_id = s.organization_id
+            and m.joined_at < ((s.activity_date + 1)::timestamp at time zone 'UTC')
+            and (m.left_at is null or m.left_at >= ((s.activity_date + 1)::timestamp at time zone 'UTC'))
+        )                                        as members,
+        coalesce(q.quality_samples, 0)           as quality_samples,
+        q.mos_sum
+    from spine as s
+    left join calls_daily as c using (organization_id, activity_date)
+    left join participants_daily as p using (organization_id, activity_date)
+    left join active_daily as a using (organization_id, activity_date)
+    left join quality_daily as q using (organization_id, activity_date)
 )
 
-select
-    s.organization_id,
-    s.activity_date,
-    coalesce(c.calls, 0)                     as calls,
-    coalesce(c.completed_calls, 0)           as completed_calls,
-    coalesce(c.failed_calls, 0)              as failed_calls,
-    coalesce(c.call_duration_minutes, 0)     as call_duration_minutes,
-    coalesce(p.participants, 0)              as participants,
-    coalesce(a.active_users, 0)              as active_users,
-    (select count(*) from {{ ref('stg_organization_members') }} as m
-      where m.organization_id = s.organization_id
-        and m.joined_at < ((s.activity_date + 1)::timestamp at time zone 'UTC')
-        and (m.left_at is null or m.left_at >= ((s.activity_date + 1)::timestamp at time zone 'UTC'))
-    )                                        as members,
-    coalesce(q.quality_samples, 0)           as quality_samples,
-    q.mos_sum
-from spine as s
-left join calls_daily as c using (organization_id, activity_date)
-left join participants_daily as p using (organization_id, activity_date)
-left join active_daily as a using (organization_id, activity_date)
-left join quality_daily as q using (organization_id, activity_date)
+select * from final

@@ -8,15 +8,20 @@
 }}
 -- Call quality per call: sample-weighted network averages and MOS over all participants, the worst
 -- participant's MOS, and the quality bucket (excellent > 4.2, good 3.7-4.2, fair 3.1-3.7, poor below).
--- Calls without any telemetry sample have no row.
+-- Calls without any telemetry sample have no row. A run rebuilds the calls sampled in the night's window.
 with participants as (
     select *
     from {{ ref('int_call_participant_quality') }}
+    where last_sampled_at < {{ interval_end() }}
     {% if is_incremental() %}
-    where call_id = any(array(
+      and call_id = any(array(
         select distinct call_id from {{ ref('int_call_participant_quality') }}
-        where last_sampled_at >= {{ processed_since('last_sampled_at', var('lookback_days') ~ ' days') }}))
+        where last_sampled_at >= {{ window_start() }} and last_sampled_at < {{ interval_end() }}))
     {% endif %}
+),
+
+calls as (
+    select * from {{ ref('stg_calls') }}
 ),
 
 per_call as (
@@ -36,28 +41,32 @@ per_call as (
         max(last_sampled_at)                                                  as last_sampled_at
     from participants
     group by call_id
+),
+
+final as (
+    select
+        q.call_id,
+        c.organization_id,
+        c.call_date,
+        c.call_type,
+        c.call_status,
+        c.region,
+        c.duration_seconds,
+        q.codec,
+        q.participants_measured,
+        q.samples,
+        q.scored_samples,
+        round(q.avg_rtt_ms, 2)                            as avg_rtt_ms,
+        round(q.avg_jitter_ms, 2)                         as avg_jitter_ms,
+        round(q.avg_packet_loss, 5)                       as avg_packet_loss,
+        round(q.avg_mos, 4)                               as avg_mos,
+        q.worst_participant_mos,
+        {{ mos_quality_bucket('round(q.avg_mos, 4)') }}   as quality_bucket,
+        {{ mos_quality_bucket('q.worst_participant_mos') }} as worst_participant_bucket,
+        q.poor_samples,
+        q.last_sampled_at
+    from per_call as q
+    join calls as c on c.call_id = q.call_id
 )
 
-select
-    q.call_id,
-    c.organization_id,
-    c.call_date,
-    c.call_type,
-    c.call_status,
-    c.region,
-    c.duration_seconds,
-    q.codec,
-    q.participants_measured,
-    q.samples,
-    q.scored_samples,
-    round(q.avg_rtt_ms, 2)                            as avg_rtt_ms,
-    round(q.avg_jitter_ms, 2)                         as avg_jitter_ms,
-    round(q.avg_packet_loss, 5)                       as avg_packet_loss,
-    round(q.avg_mos, 4)                               as avg_mos,
-    q.worst_participant_mos,
-    {{ mos_quality_bucket('round(q.avg_mos, 4)') }}   as quality_bucket,
-    {{ mos_quality_bucket('q.worst_participant_mos') }} as worst_participant_bucket,
-    q.poor_samples,
-    q.last_sampled_at
-from per_call as q
-join {{ ref('stg_calls') }} as c on c.call_id = q.call_id
+select * from final

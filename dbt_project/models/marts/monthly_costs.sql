@@ -11,16 +11,35 @@
 -- overage at the rates of the month's last plan unless it is hard-capped, provider cost of AI events),
 -- computed from the daily aggregates instead of the raw usage so a night re-reads days, not months.
 -- tests/assert_monthly_costs_match_billing_function.sql checks it against the function.
--- Rebuilt: the month(s) of the last `lookback_days` days, and any month that received late usage.
+-- Usage counts up to the night's end. Rebuilt: the month(s) of the night's window, and any month that
+-- received late usage.
 with usage_daily as (
     select * from {{ ref('int_usage_daily') }}
+    where usage_date < {{ interval_end_date() }}
+),
+
+organizations as (
+    select * from {{ ref('stg_organizations') }}
+),
+
+subscriptions as (
+    select * from {{ ref('stg_subscriptions') }}
+),
+
+billing_plans as (
+    select * from {{ ref('stg_billing_plans') }}
+),
+
+ai_usage_daily as (
+    select * from {{ ref('fct_ai_usage_daily') }}
+    where usage_date < {{ interval_end_date() }}
 ),
 
 months as (
     select distinct date_trunc('month', usage_date)::date as month
     from usage_daily
     {% if is_incremental() %}
-    where usage_date >= (select max(usage_date) from usage_daily) - {{ var('lookback_days') }}
+    where usage_date >= {{ window_start_date() }}
        or max_received_at > {{ processed_since('source_max_received_at', var('watermark_margin_minutes') ~ ' minutes') }}
     {% endif %}
 ),
@@ -32,7 +51,7 @@ org_months as (
         m.month,
         (m.month + interval '1 month')::date as month_end
     from months as m
-    join {{ ref('stg_organizations') }} as o
+    join organizations as o
       on o.created_at < ((m.month + interval '1 month')::timestamp at time zone 'UTC')
      and (o.deleted_at is null or o.deleted_at >= (m.month::timestamp at time zone 'UTC'))
 ),
@@ -46,7 +65,7 @@ subscription_segments as (
         greatest((s.started_at at time zone 'UTC')::date, om.month)                        as seg_start,
         least(coalesce((s.ended_at at time zone 'UTC')::date, om.month_end), om.month_end) as seg_end
     from org_months as om
-    join {{ ref('stg_subscriptions') }} as s
+    join subscriptions as s
       on s.organization_id = om.organization_id
      and (s.started_at at time zone 'UTC')::date < om.month_end
      and coalesce((s.ended_at at time zone 'UTC')::date, om.month_end) > om.month
@@ -73,7 +92,7 @@ priced as (
         bp.hard_capped,
         (sg.seg_end - sg.seg_start)::numeric / (sg.month_end - sg.month) as share
     from segments as sg
-    join {{ ref('stg_billing_plans') }} as bp on bp.plan = sg.plan
+    join billing_plans as bp on bp.plan = sg.plan
     where sg.seg_end > sg.seg_start
 ),
 
@@ -113,7 +132,7 @@ ai as (
         date_trunc('month', usage_date)::date as month,
         sum(recorded_cost_usd)                 as ai_provider_cost_usd,
         sum(list_cost_usd)                     as ai_list_cost_usd
-    from {{ ref('fct_ai_usage_daily') }}
+    from ai_usage_daily
     where usage_date >= (select min(month) from months)
     group by 1, 2
 ),
@@ -140,25 +159,29 @@ costed as (
     join totals as t using (organization_id, month)
     left join usage as u using (organization_id, month)
     left join ai as a using (organization_id, month)
+),
+
+final as (
+    select
+        organization_id,
+        month,
+        plan,
+        base_fee_usd,
+        call_minutes,
+        included_minutes,
+        overage_minutes,
+        case when hard_capped then 0 else round(overage_minutes * overage_per_minute_usd, 2) end  as overage_minutes_usd,
+        ai_calls,
+        included_ai_calls,
+        overage_ai_calls,
+        case when hard_capped then 0 else round(overage_ai_calls * overage_per_ai_call_usd, 2) end as overage_ai_calls_usd,
+        ai_provider_cost_usd,
+        ai_list_cost_usd,
+        base_fee_usd
+          + case when hard_capped then 0 else round(overage_minutes * overage_per_minute_usd, 2) end
+          + case when hard_capped then 0 else round(overage_ai_calls * overage_per_ai_call_usd, 2) end as total_usd,
+        source_max_received_at
+    from costed
 )
 
-select
-    organization_id,
-    month,
-    plan,
-    base_fee_usd,
-    call_minutes,
-    included_minutes,
-    overage_minutes,
-    case when hard_capped then 0 else round(overage_minutes * overage_per_minute_usd, 2) end  as overage_minutes_usd,
-    ai_calls,
-    included_ai_calls,
-    overage_ai_calls,
-    case when hard_capped then 0 else round(overage_ai_calls * overage_per_ai_call_usd, 2) end as overage_ai_calls_usd,
-    ai_provider_cost_usd,
-    ai_list_cost_usd,
-    base_fee_usd
-      + case when hard_capped then 0 else round(overage_minutes * overage_per_minute_usd, 2) end
-      + case when hard_capped then 0 else round(overage_ai_calls * overage_per_ai_call_usd, 2) end as total_usd,
-    source_max_received_at
-from costed
+select * from final

@@ -12,5 +12,6 @@ select
     output_tokens,
     cost_usd                               as recorded_cost_usd,
     occurred_at,
+    received_at,
     (occurred_at at time zone 'UTC')::date as usage_date
 from {{ source('auralink', 'ai_usage') }}

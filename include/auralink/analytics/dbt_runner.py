@@ -20,6 +20,7 @@ from typing import Any
 
 from auralink import config
 from auralink.db.connection import libpq_params
+from auralink.jobs.interval import DataInterval, latest_night
 
 log = logging.getLogger(__name__)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -137,9 +138,15 @@ def run_dbt(args: Sequence[str], *, url: str | None = None, dbt_vars: dict[str, 
     return run
 
 
-def build(*, url: str | None = None, select: str | None = None, exclude: str | None = NIGHTLY_EXCLUDE,
-          full_refresh: bool = False, raise_on_failure: bool = True) -> DbtRun:
-    """``dbt build``: seeds, models, snapshots and tests in DAG order (a failed test skips its dependents)."""
+def interval_vars(interval: DataInterval) -> dict[str, str]:
+    """The night for dbt: ``--vars`` read by macros/interval.sql (``interval_start``, ``interval_end``)."""
+    return {"interval_start": interval.start.isoformat(), "interval_end": interval.end.isoformat()}
+
+
+def build(*, url: str | None = None, interval: DataInterval | None = None, select: str | None = None,
+          exclude: str | None = NIGHTLY_EXCLUDE, full_refresh: bool = False, raise_on_failure: bool = True) -> DbtRun:
+    """``dbt build`` for the night (default: the current one): seeds, models, snapshots and tests in DAG
+    order (a failed test skips its dependents)."""
     args = ["build"]
     if select:
         args += ["--select", select]
@@ -147,7 +154,8 @@ def build(*, url: str | None = None, select: str | None = None, exclude: str | N
         args += ["--exclude", exclude]
     if full_refresh:
         args.append("--full-refresh")
-    return run_dbt(args, url=url, raise_on_failure=raise_on_failure)
+    return run_dbt(args, url=url, dbt_vars=interval_vars(interval or latest_night()),
+                   raise_on_failure=raise_on_failure)
 
 
 def _sources_newer_than(path: Path) -> bool:

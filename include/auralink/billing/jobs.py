@@ -1,24 +1,24 @@
-"""Nightly billing job: close every ended month not yet finalized, refresh the running month's draft."""
+"""Nightly billing job: close every month ended by the night's end and not yet finalized, refresh the
+running month's draft. "Now" is the night's interval end, so re-running a past night bills as it did."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from auralink.jobs import JobContext, job
 
 MAX_CATCH_UP_MONTHS = 12
 
 
-@job("generate_invoices", stage=40)
-def generate_invoices(ctx: JobContext, month: str | None = None, org: str | None = None,
-                      draft_current: bool = True, now: dt.datetime | None = None) -> dict:
+@job("generate_invoices", stage=40, after=("check_analytics_quality",), produces=("public.invoices",))
+def generate_invoices(ctx: JobContext, month: str | None = None, org: uuid.UUID | None = None,
+                      draft_current: bool = True) -> dict:
     """Monthly invoices: finalize ended months (catching up missed ones), refresh the running month's draft."""
     from auralink.billing.invoices import generate_invoice, parse_month
     from auralink.billing.settings import BillingSettings
 
-    now = now or dt.datetime.now(dt.UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
+    now = ctx.now
     settings = BillingSettings.from_env()
     stats: dict = {"invoices_created": 0, "invoices_updated": 0, "invoices_finalized": 0,
                    "already_finalized": 0, "unbilled_late_records": 0}
@@ -51,7 +51,7 @@ def _orgs_for(conn, month: dt.date) -> list:
     return billable_organizations(conn, month)
 
 
-def _due_work(conn, now: dt.datetime, draft_current: bool, org: str | None) -> list[tuple]:
+def _due_work(conn, now: dt.datetime, draft_current: bool, org: uuid.UUID | None) -> list[tuple]:
     """(organization, month) pairs in month order: for each organization, every ended month from the one
     after its last finalized invoice (or its oldest draft, or last month for a new organization) to last
     month, at most MAX_CATCH_UP_MONTHS back; then the running month's draft."""

@@ -1,22 +1,21 @@
-"""Nightly job: refresh cost-optimization insights."""
+"""Nightly job: refresh cost-optimization insights as of the night's end."""
 
 from __future__ import annotations
 
-import datetime as dt
+import uuid
 
 from auralink.jobs import JobContext, job
 
 
-@job("refresh_cost_insights", stage=40)
-def refresh_cost_insights(ctx: JobContext, as_of: dt.datetime | None = None, org: str | None = None) -> dict:
+@job("refresh_cost_insights", stage=40, after=("check_analytics_quality",),
+     produces=("public.cost_optimization_insights",))
+def refresh_cost_insights(ctx: JobContext, org: uuid.UUID | None = None) -> dict:
     """Cost-optimization insights (plan right-sizing, cheaper summary model, idle seats, recordings past
     retention) with evidence and estimated monthly saving; deduplicated across runs."""
     from auralink.insights.refresh import refresh_all
     from auralink.insights.settings import InsightSettings
 
-    as_of = as_of or dt.datetime.now(dt.UTC)
-    if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=dt.UTC)
+    as_of = ctx.now
     settings = InsightSettings.from_env()
 
     def record(org_id, res, error):

@@ -56,7 +56,7 @@ def refresh_organization(conn: psycopg.Connection, org: uuid.UUID, as_of: dt.dat
 
 def refresh_all(conn: psycopg.Connection, as_of: dt.datetime, settings: InsightSettings, *, org: str | None = None,
                 on_result: Callable[[uuid.UUID, dict[str, int] | None, str | None], None] | None = None) -> dict[str, int]:
-    orgs = [uuid.UUID(org)] if org else [r[0] for r in conn.execute(
+    orgs = [uuid.UUID(str(org))] if org else [r[0] for r in conn.execute(
         "SELECT id FROM organizations WHERE deleted_at IS NULL ORDER BY id").fetchall()]
     totals = {"organizations": 0, "found": 0, "new": 0, "updated": 0, "resolved": 0, "failed": 0}
     for org_id in orgs:

@@ -80,8 +80,60 @@ def notify_failure(context: dict[str, Any]) -> None:
         log.error("could not send failure e-mail to %s: %s", recipients, exc)
 
 
-def run_job(job_name: str, **params: Any) -> dict[str, Any]:
-    """Task body: run one registered job, recorded as triggered by Airflow; returns its stats (XCom)."""
-    from auralink.jobs import run_job as _run_job
+def log_failed_items(run_id: int, limit: int = 200) -> int:
+    """Write a run's failed items to the task log (WARNING), so an operator sees which items failed and
+    why without opening the database; returns how many failed."""
+    from auralink.db.connection import connect
 
-    return _run_job(job_name, params, triggered_by="airflow")
+    with connect(autocommit=True) as conn:
+        rows = conn.execute("SELECT item_type, item_id, reason FROM job_run_items WHERE job_run_id = %s "
+                            "AND outcome = 'failed' ORDER BY id LIMIT %s", (run_id, limit)).fetchall()
+        counted = conn.execute("SELECT count(*) FROM job_run_items WHERE job_run_id = %s AND outcome = 'failed'",
+                               (run_id,)).fetchone()
+    total = int(counted[0]) if counted else 0
+    for item_type, item_id, reason in rows:
+        log.warning("FAILED %s %s: %s", item_type, item_id, reason)
+    if total > len(rows):
+        log.warning("... and %d more failed items (job_run_items, job_run_id=%s)", total - len(rows), run_id)
+    return total
+
+
+def job_params(job_name: str, dag_params: dict[str, Any]) -> dict[str, Any]:
+    """The job's own values among the DAG's Params (``<job>.<parameter>``); unset (None) ones keep the default."""
+    prefix = f"{job_name}."
+    return {k[len(prefix):]: v for k, v in (dag_params or {}).items() if k.startswith(prefix) and v is not None}
+
+
+def run_job(job_name: str, **params: Any) -> dict[str, Any]:
+    """Task body: run one registered job for the run's night (the day before its logical date), with the
+    DAG's Params for it and ``params`` on top; recorded as triggered by Airflow; returns its stats (XCom).
+
+    A current-only job in a past run (a backfill, a cleared run) is skipped, and shows as skipped in the
+    grid. Failed items do not fail the task (the batch went on; they are recorded and listed in the log);
+    a job-level error does, so Airflow retries it, unless retrying cannot help (a failed quality gate):
+    then the task fails at once and everything downstream is ``upstream_failed``.
+    """
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from auralink.jobs import JobFailed
+    from auralink.jobs import run_job as _run_job
+    from auralink.jobs.interval import from_airflow_context
+
+    context = get_current_context()
+    interval = from_airflow_context(context)
+    merged = {**job_params(job_name, context.get("params") or {}), **params}
+    try:
+        stats = _run_job(job_name, merged, interval=interval, triggered_by="airflow")
+    except JobFailed as exc:
+        if not exc.retryable:
+            raise AirflowFailException(str(exc)) from exc
+        raise
+    log.info("%s for %s: run %s %s", job_name, interval, stats["run_id"], stats["status"])
+    if stats["status"] == "skipped":
+        raise AirflowSkipException(stats["skipped"])
+    if stats["status"] == "partial":
+        failed = log_failed_items(stats["run_id"])
+        log.warning("%s: %d item(s) failed; see above and job_run_items where job_run_id = %s",
+                    job_name, failed, stats["run_id"])
+    return stats

@@ -39,26 +39,20 @@ _OBSERVED_KEYS = ("observed_value", "unexpected_count", "unexpected_percent", "e
 class QualityGateFailed(JobFailed):
     """A blocking expectation failed: the data is wrong, so retrying the task cannot help."""
 
+    retryable = False
+
 
 @dataclass(frozen=True)
 class GateSettings:
     """Defaults of the gate jobs, each overridable by ``AURALINK_QUALITY_<NAME>`` (and by job parameters)."""
 
-    window_days: int = 2          # how many of the newest days each gate validates
-    max_age_hours: float = 36.0   # freshness: the newest source row may be this much older than "as of"
+    window_days: int = 2          # how many days before the night's end each gate validates
+    max_age_hours: float = 36.0   # freshness: the newest source row may be this much older than the night's end
     keep_days: float = 30.0       # validation results and their Data Docs pages kept this long (0: forever)
-    as_of: str = ""               # ISO time the freshness is measured against; empty: now (Airflow: the run's date)
 
 
 def gate_settings(**overrides: Any) -> GateSettings:
     return settings_from_env(GateSettings, "AURALINK_QUALITY_", **{k: v for k, v in overrides.items() if v is not None})
-
-
-def resolve_as_of(as_of: dt.datetime | None, configured: str = "") -> dt.datetime:
-    """The explicit time, else the configured one (AURALINK_QUALITY_AS_OF), else now; always aware (UTC if naive)."""
-    if as_of is None:
-        as_of = dt.datetime.fromisoformat(configured) if configured else dt.datetime.now(dt.UTC)
-    return as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
 
 
 @dataclass
@@ -89,13 +83,23 @@ class GateRun:
         return [r for r in self.failed if r.blocking]
 
 
-def window_query(gate: Gate, window_days: int) -> str:
+def fill(sql: str, *, days: int, end: dt.datetime) -> str:
+    """A window's placeholders: ``{days}``, ``{end}`` (timestamptz literal), ``{end_date}`` (date literal)."""
+    end = end.astimezone(dt.UTC)
+    return (sql.replace("{days}", str(days))
+               .replace("{end_date}", f"date '{end.date().isoformat()}'")
+               .replace("{end}", f"timestamptz '{end.isoformat()}'"))
+
+
+def window_query(gate: Gate, window_days: int, end: dt.datetime) -> str:
+    """The gate's rows of the ``days`` before the night's end: a run for a past night checks that night."""
     days = int(gate.window_days or window_days)
     if gate.window:
-        return gate.window.replace("{days}", str(days))
-    # Anchored at the table's newest row: a quiet day or a late backfill still validates real rows.
-    return (f"SELECT {gate.columns} FROM {gate.table} WHERE {gate.time_column} >= "
-            f"(SELECT max({gate.time_column}) FROM {gate.table}) - interval '{days} days'")
+        return fill(gate.window, days=days, end=end)
+    bound = "{end_date}" if gate.time_is_date else "{end}"
+    lower = f"{bound} - {days}" if gate.time_is_date else f"{bound} - interval '{days} days'"
+    return fill(f"SELECT {gate.columns} FROM {gate.table} WHERE {gate.time_column} >= {lower} "
+                f"AND {gate.time_column} < {bound}", days=days, end=end)
 
 
 def checks_for(gate: Gate, *, as_of: dt.datetime | None, max_age_hours: float) -> list[Check]:
@@ -149,12 +153,11 @@ def _context(root: Path):
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def run_gates(url: str, phase: str = "source", *, window_days: int = 2, as_of: dt.datetime | None = None,
-              max_age_hours: float = 36.0, run_name: str | None = None, root: Path | None = None,
-              keep_days: float = 30.0) -> GateRun:
-    """Validate every gate of ``phase`` ("source" or "analytics") in one checkpoint; build Data Docs.
-
-    ``as_of`` is what freshness is measured against (no freshness check without it).
+def run_gates(url: str, phase: str = "source", *, end: dt.datetime, window_days: int = 2,
+              freshness: bool = True, max_age_hours: float = 36.0, run_name: str | None = None,
+              root: Path | None = None, keep_days: float = 30.0) -> GateRun:
+    """Validate every gate of ``phase`` ("source" or "analytics") on the window before ``end`` (the
+    night's interval end) in one checkpoint; build Data Docs. Freshness is measured against ``end``.
     """
     import great_expectations as gx  # ~5 s import: only when a gate runs, never at DAG parse time
     import great_expectations.expectations as gxe
@@ -179,15 +182,15 @@ def run_gates(url: str, phase: str = "source", *, window_days: int = 2, as_of: d
         for gate in gates:
             days = int(gate.window_days or window_days)
             expectations = []
-            for check in checks_for(gate, as_of=as_of, max_age_hours=max_age_hours):
+            for check in checks_for(gate, as_of=end if freshness else None, max_age_hours=max_age_hours):
                 kwargs = dict(check.kwargs)
                 if "unexpected_rows_query" in kwargs:
-                    kwargs["unexpected_rows_query"] = kwargs["unexpected_rows_query"].replace("{days}", str(days))
+                    kwargs["unexpected_rows_query"] = fill(kwargs["unexpected_rows_query"], days=days, end=end)
                 expectations.append(getattr(gxe, check.expectation)(
                     **kwargs, description=describe(gate, check), severity="critical" if check.blocking else "warning",
                     meta={"blocking": check.blocking, "table": gate.table, "column": check.column}))
             suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{phase}.{gate.name}", expectations=expectations))
-            asset = source.add_query_asset(name=gate.name, query=window_query(gate, window_days))
+            asset = source.add_query_asset(name=gate.name, query=window_query(gate, window_days, end))
             definitions.append(context.validation_definitions.add(gx.ValidationDefinition(
                 name=f"{phase}.{gate.name}", data=asset.add_batch_definition_whole_table("window"), suite=suite)))
         checkpoint = context.checkpoints.add(gx.Checkpoint(

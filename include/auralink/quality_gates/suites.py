@@ -1,16 +1,17 @@
 """What the tables must look like: the source tables before dbt trusts them, the marts before they are published.
 
-Each :class:`Gate` validates a window of one table: by default the newest ``window_days`` anchored at the
-table's own newest row (``time_column``), so the cost grows with new data, not with history, and a quiet
-day or a late backfill still validates real rows. A gate can give its own window query instead (``window``,
-with ``{days}``), e.g. to probe a big mart through an index on another table.
+Each :class:`Gate` validates a window of one table: the ``window_days`` before the night's interval end
+(``time_column`` in ``[end - days, end)``), so the cost grows with new data, not with history, and a run
+for a past night checks that night's rows. A gate can give its own window query instead (``window``,
+with ``{days}``, ``{end}`` (a timestamptz literal) and ``{end_date}`` (the date the interval ends on, a
+date literal)), e.g. to probe a big mart through an index on another table.
 
 A :class:`Check` names a Great Expectations 1.x expectation class and its arguments. ``blocking`` checks
 that fail stop the run (the Airflow task fails, so what depends on it never runs); the others are recorded
 as warnings. Both show in Data Docs. Two check kinds are built here rather than spelled out each time:
 
-* **freshness** (``Gate.freshness``): the newest ``time_column`` is no older than ``max_age_hours`` before
-  the run's *as of* time (built at run time, see :func:`freshness_check`);
+* **freshness** (``Gate.freshness``): the newest ``time_column`` of the window is no older than
+  ``max_age_hours`` before the interval's end (built at run time, see :func:`freshness_check`);
 * **referential** (:func:`references`): every non-null key of the window exists in its parent table
   (``UnexpectedRowsExpectation`` with a LEFT JOIN over ``{batch}``). Some of these keys have no foreign
   key in the schema (``usage_records`` is partitioned), and the seed loads with the FK triggers off.
@@ -48,8 +49,9 @@ class Gate:
     time_column: str
     columns: str = "*"
     checks: list[Check] = field(default_factory=list)
-    window: str | None = None       # SQL selecting the window; ``{days}`` is the window in days
+    window: str | None = None       # SQL selecting the window; ``{days}``, ``{end}``, ``{end_date}`` filled in
     window_days: int | None = None  # this gate's own window (month-grained marts need more than the default)
+    time_is_date: bool = False      # time_column is a date (marts), not a timestamptz
     freshness: bool | None = None   # None: no freshness check; True: blocking; False: warning only
 
     @property
@@ -92,7 +94,8 @@ def references(column: str, parent: str, parent_column: str = "id", *, blocking:
 
 
 def freshness_check(gate: Gate, as_of: dt.datetime, max_age_hours: float) -> Check:
-    """The newest ``time_column`` is at most ``max_age_hours`` older than ``as_of`` (a stalled feed)."""
+    """The newest ``time_column`` is at most ``max_age_hours`` older than ``as_of``, the interval's end
+    (a stalled feed)."""
     floor = as_of - dt.timedelta(hours=max_age_hours)
     return Check("ExpectColumnMaxToBeBetween", {"column": gate.time_column, "min_value": floor},
                  blocking=bool(gate.freshness), column=gate.time_column,
@@ -157,37 +160,23 @@ GATES = SOURCE_GATES  # the name before the analytics gates existed
 
 # fct_call_quality has one row per call for all history and no index on call_date: probe it by call id for
 # the calls of the window (calls_started_idx, then its unique call_id index), as the dbt model itself does.
-_RECENT_CALL_QUALITY = (
-    "SELECT * FROM analytics.fct_call_quality WHERE call_id = ANY (ARRAY("
-    "SELECT id FROM calls WHERE started_at >= (SELECT max(started_at) FROM calls) - interval '{days} days'))")
+_WINDOW_CALLS = "SELECT id FROM calls WHERE started_at >= {end} - interval '{days} days' AND started_at < {end}"
+_RECENT_CALL_QUALITY = f"SELECT * FROM analytics.fct_call_quality WHERE call_id = ANY (ARRAY({_WINDOW_CALLS}))"
 
 
 
-def newest_day_covered(source: str, time_column: str, description: str) -> Check:
-    """Volume: every organization with ``source`` rows on its newest (UTC) day has a row for that day in
-    the batch (a mart keyed by organization_id and usage_date)."""
+def last_day_covered(source: str, time_column: str, description: str) -> Check:
+    """Volume: every organization with ``source`` rows on the interval's last (UTC) day has a row for that
+    day in the batch (a mart keyed by organization_id and usage_date)."""
     query = (f"SELECT s.organization_id, s.usage_date FROM (SELECT DISTINCT organization_id, "
-             f"({time_column} AT TIME ZONE 'UTC')::date AS usage_date FROM {source} WHERE {time_column} >= "
-             f"date_trunc('day', (SELECT max({time_column}) FROM {source}) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS s "
+             f"({time_column} AT TIME ZONE 'UTC')::date AS usage_date FROM {source} "
+             f"WHERE {time_column} >= {{end}} - interval '1 day' AND {time_column} < {{end}}) AS s "
              "LEFT JOIN {batch} AS b ON b.organization_id = s.organization_id AND b.usage_date = s.usage_date "
              "WHERE b.organization_id IS NULL")
     return Check("UnexpectedRowsExpectation", {"unexpected_rows_query": query}, column="usage_date",
                  description=description)
 
 
-def _since_newest_of(mart: str, date_column: str, source_day_sql: str) -> str:
-    """The mart's rows from ``{days}`` days before the newer of its own newest day and its source's.
-
-    A volume check asks for the source's newest day: a mart whose own newest day is later (AI usage
-    recorded today on last week's calls puts today in daily_usage_summary) must still show that day.
-    LEAST ignores NULL, so an empty source falls back to the mart's own newest day.
-    """
-    return (f"SELECT * FROM {mart} WHERE {date_column} >= LEAST((SELECT max({date_column}) FROM {mart}), "
-            f"({source_day_sql})) - {{days}}")
-
-
-_NEWEST_USAGE_DAY = "SELECT (max(recorded_at) AT TIME ZONE 'UTC')::date FROM usage_records"
-_NEWEST_AI_USAGE_DAY = "SELECT (max(occurred_at) AT TIME ZONE 'UTC')::date FROM ai_usage"
 
 ANALYTICS_GATES: list[Gate] = [
     Gate("analytics.fct_call_quality", "call_date", window=_RECENT_CALL_QUALITY, checks=[
@@ -195,7 +184,7 @@ ANALYTICS_GATES: list[Gate] = [
         # new samples leaves calls out).
         Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
             "SELECT c.id AS call_id FROM calls AS c LEFT JOIN {batch} AS b ON b.call_id = c.id "
-            "WHERE c.started_at >= (SELECT max(started_at) FROM calls) - interval '{days} days' "
+            "WHERE c.started_at >= {end} - interval '{days} days' AND c.started_at < {end} "
             "AND EXISTS (SELECT 1 FROM call_quality_samples AS s WHERE s.call_id = c.id) AND b.call_id IS NULL")},
             column="call_id", description="volume: every call of the window with quality samples has a row"),
         *not_null("call_id", "organization_id", "call_date"),
@@ -206,16 +195,15 @@ ANALYTICS_GATES: list[Gate] = [
         references("call_id", "calls"),
         references("organization_id", "organizations"),
     ]),
-    Gate("analytics.daily_usage_summary", "usage_date",
-         window=_since_newest_of("analytics.daily_usage_summary", "usage_date", _NEWEST_USAGE_DAY), checks=[
-        # Volume: each organization metered on the newest usage day has that day's row.
-        newest_day_covered("usage_records", "recorded_at",
-                           "volume: every organization metered on the newest usage day has its row"),
+    Gate("analytics.daily_usage_summary", "usage_date", time_is_date=True, checks=[
+        # Volume: each organization metered on the night's day has that day's row.
+        last_day_covered("usage_records", "recorded_at",
+                         "volume: every organization metered on the night's day has its row"),
         *not_null("organization_id", "usage_date"),
         *non_negative("call_minutes", "ai_calls", "ai_cost_usd", "ai_recorded_cost_usd", "total_cost_usd"),
         references("organization_id", "organizations"),
     ]),
-    Gate("analytics.organization_analytics_summary", "period_start", window_days=62, checks=[
+    Gate("analytics.organization_analytics_summary", "period_start", window_days=62, time_is_date=True, checks=[
         Check("ExpectTableRowCountToBeBetween", {"min_value": 1}),
         *not_null("organization_id", "period_type", "period_start"),
         Check("ExpectColumnValuesToBeInSet", {"column": "period_type", "value_set": ["day", "month"]}),
@@ -223,7 +211,7 @@ ANALYTICS_GATES: list[Gate] = [
         *non_negative("calls", "call_minutes", "ai_cost_usd", "total_cost_usd", "billed_usd"),
         references("organization_id", "organizations"),
     ]),
-    Gate("analytics.monthly_costs", "month", window_days=62, checks=[
+    Gate("analytics.monthly_costs", "month", window_days=62, time_is_date=True, checks=[
         Check("ExpectTableRowCountToBeBetween", {"min_value": 1}),
         *not_null("organization_id", "month", "plan", "total_usd"),
         Check("ExpectColumnValuesToBeInSet", {"column": "plan", "value_set": ["free", "pro", "enterprise"]}),
@@ -231,16 +219,15 @@ ANALYTICS_GATES: list[Gate] = [
                       "ai_list_cost_usd", "total_usd"),
         references("organization_id", "organizations"),
     ]),
-    Gate("analytics.fct_ai_usage_daily", "usage_date", checks=[
+    Gate("analytics.fct_ai_usage_daily", "usage_date", time_is_date=True, checks=[
         *not_null("organization_id", "usage_date", "feature", "model"),
         *non_negative("requests", "recorded_cost_usd", "list_cost_usd"),
         references("organization_id", "organizations"),
     ]),
-    # The table the ai_usage_costs job writes (stage 35) from the mart above.
-    Gate("ai_usage_analytics", "usage_date",
-         window=_since_newest_of("ai_usage_analytics", "usage_date", _NEWEST_AI_USAGE_DAY), checks=[
-        newest_day_covered("ai_usage", "occurred_at",
-                           "volume: every organization with AI usage on the newest day has rows"),
+    # The table the ai_usage_costs job writes from the mart above.
+    Gate("ai_usage_analytics", "usage_date", time_is_date=True, checks=[
+        last_day_covered("ai_usage", "occurred_at",
+                         "volume: every organization with AI usage on the night's day has rows"),
         *non_negative("requests", "units", "recorded_cost_usd", "list_cost_usd"),
         references("organization_id", "organizations"),
     ]),

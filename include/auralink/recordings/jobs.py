@@ -1,18 +1,27 @@
-"""Recording jobs (nightly stage 20-22): transcribe, analyse call quality, summarise.
+"""Recording jobs: transcribe, analyse call quality, summarise.
 
-Stages order them: transcription (20) before summaries (22) so tonight's transcripts are summarised
-tonight; quality (21) needs only the samples.
+They drain a queue (pending recordings, new samples, transcripts without a summary) whatever the night's
+date: each instance claims its own items with ``FOR UPDATE SKIP LOCKED``, so they run every 4 hours on
+their own and again in the night, before the analytics read what they produced. Summaries run after
+transcription so tonight's transcripts are summarised tonight; quality needs only the samples.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from auralink.jobs import JobContext, job
 
+# Both schedules run them: every 4 hours on their own, and in the night before the analytics read their output.
+PIPELINES = ("recordings", "nightly")
 
-@job("transcribe_recordings", stage=20)
-def transcribe_recordings(ctx: JobContext, batch_size: int = 50, max_batches: int = 1) -> dict[str, Any]:
+
+@job("transcribe_recordings", stage=20, pipelines=PIPELINES, parallel=True, fan_out="recording_batches",
+     produces=("public.transcriptions",), timeout_minutes=120)
+def transcribe_recordings(ctx: JobContext, batch_size: Annotated[int, Field(ge=1, le=500)] = 50,
+                          max_batches: Annotated[int, Field(ge=1, le=1000)] = 20) -> dict[str, Any]:
     """Transcribe pending call recordings (claims batches with SKIP LOCKED; bad files fail alone)."""
     from auralink.recordings.transcribe import run_batches
 
@@ -27,8 +36,9 @@ def transcribe_recordings(ctx: JobContext, batch_size: int = 50, max_batches: in
     return stats
 
 
-@job("analyze_call_quality", stage=21)
-def analyze_call_quality(ctx: JobContext, batch_size: int = 500, max_batches: int | None = None) -> dict[str, Any]:
+@job("analyze_call_quality", stage=21, pipelines=PIPELINES, parallel=True, produces=("public.call_quality_reports",))
+def analyze_call_quality(ctx: JobContext, batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500,
+                         max_batches: Annotated[int, Field(ge=1)] | None = None) -> dict[str, Any]:
     """Per-call quality report (MOS, sustained RTT/jitter/MOS breaches, loss) into call_quality_reports."""
     from auralink.recordings.quality import run
 
@@ -42,8 +52,10 @@ def analyze_call_quality(ctx: JobContext, batch_size: int = 500, max_batches: in
     return stats
 
 
-@job("summarize_transcripts", stage=22)
-def summarize_transcripts(ctx: JobContext, batch_size: int = 50, max_batches: int | None = None) -> dict[str, Any]:
+@job("summarize_transcripts", stage=22, pipelines=PIPELINES, after=("public.transcriptions",), parallel=True,
+     fan_out="summary_workers", produces=("public.call_summaries",), secrets=("llm",), timeout_minutes=180)
+def summarize_transcripts(ctx: JobContext, batch_size: Annotated[int, Field(ge=1, le=1000)] = 50,
+                          max_batches: Annotated[int, Field(ge=1)] | None = None) -> dict[str, Any]:
     """Summary, action items and sentiment per transcript (LLM if configured, else offline TF-IDF)."""
     from auralink.recordings.summarize import run
 

@@ -1,19 +1,19 @@
-"""Nightly job: generate the custom reports that are due."""
+"""Nightly job: generate the custom reports due by the night's end."""
 
 from __future__ import annotations
 
-import datetime as dt
+import uuid
 
 from auralink.jobs import JobContext, job
 
 
-@job("generate_due_reports", stage=50)
-def generate_due_reports(ctx: JobContext, now: dt.datetime | None = None, report_id: str | None = None) -> dict:
-    """Custom reports due by their cron (organization time zone), once per tick, in CSV/JSON/PDF."""
+@job("generate_due_reports", stage=50, after=("check_analytics_quality", "public.call_quality_reports"),
+     produces=("public.report_runs",))
+def generate_due_reports(ctx: JobContext, report_id: uuid.UUID | None = None) -> dict:
+    """Custom reports due by their cron (organization time zone) up to the night's end, once per tick."""
     from auralink.reports.runner import ReportOutcome, run_due_reports
 
-    if now is not None and now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
+    now = ctx.now
     counts = {"succeeded": 0, "failed": 0, "not_due": 0}
 
     def record(o: ReportOutcome) -> None:

@@ -1,4 +1,8 @@
-"""Nightly security detection over the audit log, incremental from a watermark."""
+"""Nightly security detection over the audit log up to the night's end, incremental from a watermark.
+
+The window runs from the watermark (less an overlap, for events committed late) to the interval's end,
+and always covers the night itself, so clearing a past night re-detects it; findings are deduplicated,
+so overlapping windows never report an event twice."""
 
 from __future__ import annotations
 
@@ -9,16 +13,15 @@ from auralink.jobs import JobContext, job
 DETECTOR = "security_events"
 
 
-@job("detect_security_events", stage=50)
-def detect_security_events(ctx: JobContext, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                           rules: str | None = None) -> dict:
+@job("detect_security_events", stage=50, after=("check_source_quality",), produces=("public.security_events",))
+def detect_security_events(ctx: JobContext, since: dt.datetime | None = None, rules: str | None = None) -> dict:
     """Security events from audit_logs (failed-login bursts, privilege escalation, mass export/deletion,
     admin from a new country/IP, API keys created after hours); deduplicated, incremental."""
     from auralink.security.detection import RULES, DetectionErrors, Window, detect
     from auralink.security.settings import SecuritySettings
 
     settings = SecuritySettings.from_env()
-    until = _aware(until) or dt.datetime.now(dt.UTC)
+    until = ctx.interval.end
     selected = [r.strip() for r in rules.split(",")] if rules else list(RULES)
     unknown = sorted(set(selected) - set(RULES))
     if unknown:
@@ -28,6 +31,7 @@ def detect_security_events(ctx: JobContext, since: dt.datetime | None = None, un
             row = conn.execute("SELECT watermark FROM detection_watermarks WHERE detector = %s", (DETECTOR,)).fetchone()
             since = (row[0] - dt.timedelta(hours=settings.overlap_hours) if row
                      else until - dt.timedelta(days=settings.initial_lookback_days))
+            since = min(since, ctx.interval.start - dt.timedelta(hours=settings.overlap_hours))
         since = _aware(since)
         assert since is not None  # set from the argument or the watermark above
         if since >= until:

@@ -1,0 +1,156 @@
+"""Render a pipeline of the job graph (auralink.jobs.graph) as Airflow tasks, inside a DAG being defined.
+
+One task per job, named after it, wired by the graph's edges; two jobs become task groups named after
+them: ``dbt_build`` (one task per dbt node through Cosmos, rendered from the manifest) and
+``transcribe_recordings`` (a plan task and the transcription mapped over batches, in the transcription
+pool). Retries, timeouts and Airflow Params come from each job's declaration; the night's interval from
+the run's logical date (auralink.jobs.interval). Imported by DAG files only (it imports Airflow and
+Cosmos); building the tasks reads the registry and the dbt manifest, nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import Asset, Param, TaskGroup, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from auralink.jobs import graph
+from auralink.jobs.interval import from_airflow_context
+from auralink.jobs.registry import Job
+from auralink.orchestration import airflow_support
+
+ASSET_GROUP = "auralink"
+
+
+def asset(table: str) -> Asset:
+    """The Asset of a table the jobs produce (one spelling for every DAG)."""
+    schema, _, name = table.rpartition(".")
+    return Asset(name=table, uri=f"auralink://{schema or 'public'}/{name}", group=ASSET_GROUP)
+
+
+def schedule(pipeline: str) -> CronTriggerTimetable:
+    """The pipeline's cron as a trigger timetable, explicitly: the logical date is then the trigger time
+    whatever ``[scheduler] create_cron_data_intervals`` says, and the night is the UTC day before it."""
+    return CronTriggerTimetable(graph.PIPELINES[pipeline].schedule, timezone="UTC")
+
+
+def night_vars(data_interval_end: Any = None, logical_date: Any = None, dag_run: Any = None) -> dict[str, str]:
+    """The night as dbt vars, for templates: ``{{ night_vars(data_interval_end, logical_date, dag_run) }}``."""
+    from auralink.analytics.dbt_runner import interval_vars
+
+    return interval_vars(from_airflow_context({"data_interval_end": data_interval_end, "logical_date": logical_date,
+                                               "dag_run": dag_run}))
+
+
+MACROS = {"night_vars": night_vars}
+
+
+def params(pipeline: str) -> dict[str, Param]:
+    """One Airflow Param per job parameter (``<job>.<parameter>``, a section per job in the trigger form),
+    from the job's declared schema: the same types and bounds the CLI and Argo check."""
+    out: dict[str, Param] = {}
+    for j in graph.topological(pipeline):
+        for name, schema in j.param_schema().items():
+            schema = dict(schema)
+            default = schema.pop("default", None)
+            schema.pop("title", None)
+            if default is not None and not isinstance(default, (str, int, float, bool)):
+                default = str(default)
+            out[f"{j.name}.{name}"] = Param(default, section=j.name, **schema)
+    return out
+
+
+def doc_md(pipeline: str, intro: str) -> str:
+    """The DAG's documentation: the intro, then every job with what it runs after and what it does."""
+    rows = ["| job | runs after | what it does |", "|---|---|---|"]
+    for j in graph.topological(pipeline):
+        after = ", ".join(graph.upstream_of(j)) or "-"
+        note = " *(current night only: skipped in backfills and cleared past runs)*" if j.current_only else ""
+        rows.append(f"| `{j.name}` | {after} | {j.help}{note} |")
+    return intro.strip() + "\n\n" + "\n".join(rows) + "\n"
+
+
+def _task_kwargs(j: Job) -> dict[str, Any]:
+    return {"retries": j.retries, "execution_timeout": dt.timedelta(minutes=j.timeout_minutes),
+            # A skipped current-only job (a backfill) must not skip what runs after it.
+            "trigger_rule": "none_failed", "doc_md": j.help}
+
+
+def _job_task(j: Job):
+    @task(task_id=j.name, outlets=[asset(t) for t in (*j.produces, *j.certifies)], **_task_kwargs(j))
+    def run() -> dict:
+        return airflow_support.run_job(j.name)
+
+    return run()
+
+
+def _transcription_group(j: Job) -> TaskGroup:
+    from auralink.recordings import orchestration as rec
+
+    with TaskGroup(group_id=j.name, tooltip=j.help) as group:
+        @task(task_id="plan_batches", retries=j.retries)
+        def plan_batches(batch_size: int, max_batches: int) -> list[dict]:
+            return rec.plan_transcription_batches(batch_size, max_batches)
+
+        @task(task_id="transcribe_batch", pool=rec.TRANSCRIPTION_POOL, map_index_template="batch {{ batch_label }}",
+              **_task_kwargs(j))
+        def transcribe_batch(batch: dict) -> dict:
+            from airflow.sdk import get_current_context
+
+            get_current_context()["batch_label"] = batch["batch"]  # names the mapped task in the UI
+            return airflow_support.run_job(j.name, batch_size=batch["batch_size"], max_batches=1)
+
+        planned = plan_batches(f"{{{{ params['{j.name}.batch_size'] }}}}",
+                               f"{{{{ params['{j.name}.max_batches'] }}}}")
+        transcribe_batch.expand(batch=planned)
+    return group
+
+
+def _dbt_group(j: Job):
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+
+    from auralink.analytics import dbt_runner
+
+    project = dbt_runner.project_dir()
+    vars_ = {name: f"{{{{ night_vars(data_interval_end, logical_date, dag_run)['{name}'] }}}}"
+             for name in ("interval_start", "interval_end")}
+    return DbtTaskGroup(
+        group_id=j.name,
+        project_config=ProjectConfig(dbt_project_path=project, manifest_path=dbt_runner.ensure_manifest(),
+                                     project_name="auralink", install_dbt_deps=False),
+        profile_config=ProfileConfig(profile_name="auralink", target_name="prod",
+                                     profiles_yml_filepath=project / "profiles.yml"),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
+                                   exclude=[dbt_runner.NIGHTLY_EXCLUDE], emit_datasets=False,
+                                   should_detach_multiple_parents_tests=True),
+        operator_args={"pre_execute": _export_dbt_env, "vars": vars_},
+        default_args={"retries": j.retries, "execution_timeout": dt.timedelta(minutes=j.timeout_minutes)},
+    )
+
+
+def _export_dbt_env(context) -> None:
+    """Runs in the worker before each dbt task: the profile reads DBT_* (never stored in the DAG)."""
+    from auralink.analytics import dbt_runner
+
+    dbt_runner.export_dbt_env()
+
+
+# Jobs the orchestrators split (Job.fan_out): a task group each, named after the job.
+RENDERERS = {"recording_batches": _transcription_group, "dbt_nodes": _dbt_group}
+
+
+def render(pipeline: str) -> dict[str, Any]:
+    """Create the pipeline's tasks in the DAG being defined and wire them; returns job name -> task/group."""
+    nodes: dict[str, Any] = {}
+    for j in graph.topological(pipeline):
+        if j.fan_out in RENDERERS:
+            nodes[j.name] = RENDERERS[j.fan_out](j)
+        else:
+            nodes[j.name] = _job_task(j)
+    for upstream, downstream in sorted(graph.edges(pipeline)):
+        nodes[upstream] >> nodes[downstream]
+    return nodes
