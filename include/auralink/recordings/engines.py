@@ -52,6 +52,9 @@ class Transcript:
 class Engine(Protocol):
     name: str
     model: str
+    # True: the engine skips non-speech itself (faster-whisper's Silero VAD); False: the energy check
+    # of auralink.recordings.audio runs first, so silence never reaches it (and is never billed).
+    has_vad: bool
 
     def load(self) -> None: ...
 
@@ -107,6 +110,7 @@ class WhisperEngine:
     """openai-whisper from a local checkpoint, on CPU (fp16 off)."""
 
     name = "whisper"
+    has_vad = False
 
     def __init__(self, checkpoint: Path | str | None = None, *, temperature: float = 0.0,
                  sample_len: int | None = None, language: str | None = None):
@@ -186,6 +190,7 @@ class FasterWhisperEngine:
     """CTranslate2 Whisper (int8 on CPU): several times faster than openai-whisper."""
 
     name = "faster-whisper"
+    has_vad = True   # Silero VAD (vad_filter): without it, Whisper "hears" words in silence ("you you you")
 
     def __init__(self, model_dir: Path | str | None = None, *, beam_size: int = 1, language: str | None = None):
         self.model_dir, self.model = faster_whisper_model_dir(str(model_dir) if model_dir else None)
@@ -214,7 +219,7 @@ class FasterWhisperEngine:
         started = time.monotonic()
         segments_iter, info = model.transcribe(samples.astype(np.float32, copy=False), beam_size=self.beam_size,
                                                temperature=0.0, language=self.language,
-                                               condition_on_previous_text=False)
+                                               condition_on_previous_text=False, vad_filter=True)
         segments = [_segment(s.start, s.end, s.text) for s in segments_iter]  # decoding happens while iterating
         text = " ".join(s["text"] for s in segments if s["text"]).strip()
         return Transcript(text=text, segments=segments, language=info.language, engine=self.name, model=self.model,
@@ -228,6 +233,7 @@ class PocketsphinxEngine:
 
     name = "pocketsphinx"
     model = "pocketsphinx-en-us"
+    has_vad = False
     _FRAMES_PER_SECOND = 100
 
     def __init__(self) -> None:

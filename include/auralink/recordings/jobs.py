@@ -25,11 +25,8 @@ def transcribe_recordings(ctx: JobContext, batch_size: Annotated[int, Field(ge=1
     """Transcribe pending call recordings (claims batches with SKIP LOCKED; bad files fail alone)."""
     from auralink.recordings.transcribe import run_batches
 
-    def record(outcome) -> None:
-        if outcome.status == "transcribed":
-            ctx.record_item("recording", outcome.recording_id, "succeeded")
-        else:
-            ctx.record_item("recording", outcome.recording_id, "failed", outcome.reason)
+    def record(outcome) -> None:   # no speech: skipped with its reason (handled, not billed); not a failure
+        ctx.record_item("recording", outcome.recording_id, outcome.item_outcome, outcome.reason)
 
     stats = run_batches(ctx.url, batch_size=batch_size, max_batches=max_batches, on_outcome=record)
     ctx.log.info("transcribe_recordings: %s", stats)

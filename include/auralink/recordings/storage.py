@@ -34,7 +34,37 @@ class RecordingEmpty(RecordingFileError):
     pass
 
 
+class UnsupportedStorage(RecordingFileError):
+    pass
+
+
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+# Object stores recordings live in (and memory://, for tests). fsspec knows many more (ftp, http, sftp...),
+# and would happily resolve and dial any host a storage_uri names; those are refused before any network
+# call. AURALINK_STORAGE_SCHEMES (comma-separated) replaces the list.
+DEFAULT_SCHEMES = ("file", "s3", "gs", "gcs", "az", "abfs", "memory")
+
+
+def supported_schemes() -> tuple[str, ...]:
+    raw = config.env("AURALINK_STORAGE_SCHEMES")
+    return tuple(s.strip().lower() for s in raw.split(",") if s.strip()) if raw else DEFAULT_SCHEMES
+
+
+def check_scheme(storage_uri: str) -> str:
+    """The URI's scheme if recordings may be read from it; UnsupportedStorage (no network call) if not."""
+    if not isinstance(storage_uri, str) or not storage_uri or "\x00" in storage_uri:
+        raise UnsupportedStorage(f"storage_uri {str(storage_uri)[:80]!r} is not a path or URL")
+    try:
+        scheme = _scheme(storage_uri)
+    except ValueError:
+        raise UnsupportedStorage(f"storage_uri {storage_uri[:80]!r} is not a valid URL") from None
+    if len(scheme) == 1 and os.name == "nt":
+        return "file"   # a Windows drive letter
+    allowed = supported_schemes()
+    if scheme not in allowed:
+        raise UnsupportedStorage(f"unsupported storage scheme {scheme}:// for {storage_uri[:80]!r} "
+                                 f"(supported: {', '.join(allowed)}; AURALINK_STORAGE_SCHEMES)")
+    return scheme
 
 
 def max_recording_bytes() -> int:
@@ -66,7 +96,7 @@ def _storage_options() -> dict:
 
 
 def _scheme(storage_uri: str) -> str:
-    return urlsplit(storage_uri).scheme or "file"
+    return (urlsplit(storage_uri).scheme or "file").lower()
 
 
 def _check_size(size: int | None, storage_uri: str, limit: int) -> None:
@@ -85,6 +115,7 @@ def open_local(storage_uri: str, *, max_bytes: int | None = None) -> tuple[Path,
     Local files are used in place (no copy); remote ones are downloaded to a temp file.
     """
     limit = max_bytes if max_bytes is not None else max_recording_bytes()
+    check_scheme(storage_uri)
     path = local_path(storage_uri)
     if path is not None:
         if not path.is_file():
@@ -108,6 +139,7 @@ def fetch(storage_uri: str, out: Path, *, max_bytes: int | None = None) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".part")
+    check_scheme(storage_uri)
     path = local_path(storage_uri)
     if path is not None:
         if not path.is_file():

@@ -9,6 +9,11 @@ re-claimed by later runs until ``MAX_ATTEMPTS``, no sooner than ``AURALINK_TRANS
 A ``processing`` claim older than ``STALE_CLAIM`` means its worker died (OOM kill, node lost): it is
 claimed again and the attempt counted, so a recording that kills workers ends ``failed`` after
 ``MAX_ATTEMPTS`` instead of being retried forever.
+
+A recording without speech (silence, a hum: the energy check, or the engine's own VAD, found none, or
+the engine recognised no word) ends ``no_speech``: no transcription row, no ``ai_usage`` row, nothing
+billed. Long recordings reach the engine ``WINDOW_SECONDS`` at a time, cut at a quiet frame, so the
+engine's memory does not grow with the recording's length.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 STALE_CLAIM = dt.timedelta(hours=2)
 DEFAULT_BATCH_SIZE = 50
+WINDOW_SECONDS = 600
 
 # Recordings a run may take: new ones, failed ones with attempts left (not failed during this run), and
 # abandoned claims.
@@ -62,9 +68,14 @@ class Recording:
 @dataclass
 class Outcome:
     recording_id: str
-    status: str  # 'transcribed' | 'failed'
+    status: str  # 'transcribed' | 'no_speech' | 'failed'
     reason: str | None = None
     transcript: Transcript | None = None
+
+    @property
+    def item_outcome(self) -> str:
+        """What job_run_items records: a recording without speech was handled (skipped), not failed."""
+        return {"transcribed": "succeeded", "no_speech": "skipped"}.get(self.status, "failed")
 
 
 def worker_id() -> str:
@@ -148,7 +159,7 @@ def claim_one(conn: psycopg.Connection, recording_id: str, *, claimed_by: str, f
         rec, status, claimed_at, deleted_at = Recording(*row[:5]), row[5], row[6], row[7]
         if deleted_at is not None or status == "deleted":
             raise LookupError(f"recording {recording_id} was deleted")
-        if status == "transcribed" and not force:
+        if status in ("transcribed", "no_speech") and not force:
             return None
         if status == "processing" and claimed_at and claimed_at > dt.datetime.now(dt.UTC) - STALE_CLAIM \
                 and not force:
@@ -233,10 +244,42 @@ def release(conn: psycopg.Connection, recording_ids: list[str]) -> None:
                          (recording_ids,))
 
 
+def store_no_speech(conn: psycopg.Connection, rec: Recording, transcript: Transcript) -> None:
+    """The recording holds no speech: recorded as such, with its duration; no text, no usage, no bill."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE call_recordings SET status = 'no_speech', failure_reason = NULL, processed_at = now(), "
+            "claimed_by = NULL, duration_seconds = COALESCE(duration_seconds, %s) WHERE id = %s",
+            (round(transcript.audio_seconds, 3), rec.id))
+
+
+def no_speech_reason(transcript: Transcript) -> str:
+    found_by = transcript.extra.get("no_speech") or f"{transcript.engine} recognised no words"
+    return f"no speech in {transcript.audio_seconds:,.1f} s of audio ({found_by}): not transcribed, not billed"
+
+
 def transcribe_file(engine: Engine, path: Path) -> Transcript:
     samples = audio.decode(path)
     started = time.monotonic()
-    transcript = engine.transcribe(samples)
+    seconds = audio.duration_seconds(samples)
+    levels = audio.frame_levels(samples)
+    if not getattr(engine, "has_vad", False) and not audio.has_speech(levels):
+        return Transcript("", [], None, engine.name, engine.model, seconds, time.monotonic() - started,
+                          extra={"no_speech": "energy check"})
+    parts = []
+    for start, end in audio.pieces(levels, samples.size, WINDOW_SECONDS):
+        part = engine.transcribe(samples[start:end])
+        offset = start / audio.SAMPLE_RATE
+        part.segments = [{**seg, "start": round(seg["start"] + offset, 3), "end": round(seg["end"] + offset, 3)}
+                         for seg in part.segments]
+        parts.append(part)
+    first = parts[0]
+    transcript = Transcript(" ".join(p.text for p in parts if p.text).strip(),
+                            [seg for p in parts for seg in p.segments],
+                            next((p.language for p in parts if p.language and p.text), first.language),
+                            first.engine, first.model, seconds)
+    if not transcript.text and getattr(engine, "has_vad", False):
+        transcript.extra["no_speech"] = f"{engine.name} voice activity detection"
     transcript.processing_seconds = time.monotonic() - started
     return transcript
 
@@ -261,6 +304,9 @@ def process(conn: psycopg.Connection, engine: Engine, rec: Recording, *, audio_p
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
+    if not transcript.text.strip():
+        store_no_speech(conn, rec, transcript)
+        return Outcome(rec.id, "no_speech", reason=no_speech_reason(transcript), transcript=transcript)
     store_transcript(conn, rec, transcript)
     return Outcome(rec.id, "transcribed", transcript=transcript)
 
@@ -280,7 +326,8 @@ def run_batches(url: str, *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: 
 
     started_at = dt.datetime.now(dt.UTC)
     by = worker_id()
-    stats: dict[str, Any] = {"claimed": 0, "transcribed": 0, "failed": 0, "audio_seconds": 0.0, "engine": None, "model": None}
+    stats: dict[str, Any] = {"claimed": 0, "transcribed": 0, "no_speech": 0, "failed": 0, "audio_seconds": 0.0,
+                             "engine": None, "model": None}
     with connect(url, application_name="auralink:transcribe") as conn:
         for _ in range(max_batches):
             batch = claim_batch(conn, batch_size, claimed_by=by, not_failed_since=started_at)
@@ -301,7 +348,7 @@ def run_batches(url: str, *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: 
                     outcome = process(conn, engine, rec)
                     remaining.remove(rec.id)
                     stats[outcome.status] += 1
-                    if outcome.transcript is not None:
+                    if outcome.status == "transcribed" and outcome.transcript is not None:  # billed audio
                         stats["audio_seconds"] += outcome.transcript.audio_seconds
                     if on_outcome is not None:
                         on_outcome(outcome)
