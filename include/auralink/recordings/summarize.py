@@ -55,6 +55,15 @@ class SummarizerMisconfigured(RuntimeError):
     """Every item would fail the same way (bad key, unknown model): the job fails as a whole."""
 
 
+class SummarizerUnavailable(SummarizerMisconfigured):
+    """The configured endpoint cannot be reached at all (refused, DNS, TLS) after the client's retries.
+
+    Not the transcript's fault, so it must not burn the transcript's attempts: the job fails, the
+    transcript is left as it was and the next run (or the task's retry) tries again. A timeout stays a
+    per-item failure: one long transcript can time out while the endpoint serves the others.
+    """
+
+
 @dataclass
 class Summary:
     summary: str
@@ -146,8 +155,11 @@ class LLMSummarizer:
             raise SummaryFailed(f"timed out after {self.timeout:g} s ({self.max_retries} retries)") from None
         except openai.APIStatusError as exc:
             raise SummaryFailed(f"provider error HTTP {exc.status_code} after {self.max_retries} retries") from None
-        except openai.APIConnectionError as exc:
-            raise SummaryFailed(f"cannot reach the summary endpoint: {exc.__class__.__name__}") from None
+        except openai.APIConnectionError as exc:   # after APITimeoutError, its subclass
+            where = config.redact_url(self.base_url) if self.base_url else "the OpenAI API"
+            raise SummarizerUnavailable(f"cannot reach the summary endpoint {where} after {self.max_retries} "
+                                        f"retries ({exc.__class__.__name__}); no transcript was charged an "
+                                        "attempt") from None
         except ValueError as exc:  # the client raises json.JSONDecodeError on a body that is not JSON
             raise SummaryFailed(f"malformed response body: {exc.__class__.__name__}") from None
         try:
@@ -345,6 +357,16 @@ def summarize_one(conn: psycopg.Connection, summarizer, transcription_id: int) -
 
 def run(url: str, *, batch_size: int = 50, max_batches: int | None = None, summarizer=None,
         on_item: Callable[[int, str, str | None], None] | None = None) -> dict[str, Any]:
+    try:
+        return _run(url, batch_size=batch_size, max_batches=max_batches, summarizer=summarizer, on_item=on_item)
+    except SummarizerMisconfigured as exc:   # every item would fail alike: the job fails, in one line
+        from auralink.jobs import JobFailed
+
+        raise JobFailed(str(exc)) from None
+
+
+def _run(url: str, *, batch_size: int, max_batches: int | None, summarizer,
+         on_item: Callable[[int, str, str | None], None] | None) -> dict[str, Any]:
     from auralink.db.connection import connect
 
     stats: dict[str, Any] = {"succeeded": 0, "failed": 0, "skipped": 0, "batches": 0}
