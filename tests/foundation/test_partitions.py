@@ -308,3 +308,37 @@ def test_creation_that_cannot_get_its_lock_fails_in_one_line_and_writes_go_on(db
     assert run_job("ensure_partitions", {"now": later})["status"] == "succeeded"
     assert db.execute("SELECT ensure_monthly_partitions('audit_logs', '2032-01-01', '2032-01-01')").fetchone()[0] == 1
     assert db.execute("SHOW lock_timeout").fetchone()[0] == "5s"
+
+
+def test_archival_detach_behind_a_long_reader_retries_and_inserts_go_on(db_url, db, tmp_path, monkeypatch):
+    """With DEFAULT present a DETACH takes ACCESS EXCLUSIVE on audit_logs (CONCURRENTLY is refused): it
+    asks in short attempts, so inserts into the current month wait at most one attempt, never the reader."""
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    db.execute("SELECT ensure_monthly_partitions('audit_logs', '2026-05-01', '2026-05-01')")
+    _audit(db, dt.datetime(2026, 5, 10, tzinfo=UTC))
+    reader = psycopg.connect(db_url)
+    reader.execute("SELECT count(*) FROM audit_logs").fetchone()
+    outcome: dict = {}
+    archiver = threading.Thread(target=lambda: outcome.update(_archive(db_url, dt.datetime(2026, 11, 27, tzinfo=UTC))))
+    archiver.start()
+    samples, inserted = [], []
+    try:
+        with psycopg.connect(db_url, autocommit=True, application_name="product-writer") as w:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                samples.extend(_waits(db))
+                inserted.append(_audit(w, _wall()))
+                time.sleep(0.05)
+        assert outcome == {}  # still waiting for the reader
+    finally:
+        reader.rollback()
+        reader.close()
+        archiver.join(timeout=120)
+    detach_waits = [s for s in samples if s[0] == "auralink:archive_audit_logs"]
+    assert len({s[3] for s in detach_waits if s[3] is not None}) >= 3, detach_waits
+    assert all(s[1] == "audit_logs" and s[2] == "AccessExclusiveLock" for s in detach_waits)
+    assert max(s[4] or 0 for s in detach_waits) < 1.0
+    writer_waits = [s for s in samples if s[0] == "product-writer"]
+    assert max((s[4] or 0 for s in writer_waits), default=0) < 1.0
+    assert len(inserted) >= 20  # the product kept writing while the reader held and archival waited
+    assert outcome["dropped"] == 1 and outcome["rows_archived"] == 1
