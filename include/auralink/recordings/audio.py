@@ -33,6 +33,7 @@ _SOUNDFILE_SUFFIXES = {".wav", ".flac"}
 DEFAULT_MAX_AUDIO_SECONDS = 4 * 3600
 BLOCK_SECONDS = 30            # decoding block: small next to the output, large enough to be fast
 FRAME = SAMPLE_RATE * 30 // 1000   # 30 ms energy frames
+MIN_RATE, MAX_RATE, MAX_CHANNELS = 2_000, 384_000, 64
 
 
 class CorruptRecording(RecordingFileError):
@@ -111,9 +112,11 @@ def probe(path: Path | str) -> AudioInfo:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise CorruptRecording(f"cannot decode {path.suffix.lstrip('.').upper()} audio: {exc}") from None
-    if info.samplerate <= 0 or info.channels <= 0:
-        raise CorruptRecording(f"{path.suffix.lstrip('.').upper()} header has {info.samplerate} Hz, "
-                               f"{info.channels} channels")
+    # Outside these a header is corrupt (and would size the decoder's buffers from nonsense).
+    if not (MIN_RATE <= info.samplerate <= MAX_RATE and 1 <= info.channels <= MAX_CHANNELS):
+        raise CorruptRecording(f"{path.suffix.lstrip('.').upper()} header says {info.samplerate:,} Hz and "
+                               f"{info.channels} channels (supported: {MIN_RATE:,}-{MAX_RATE:,} Hz, "
+                               f"1-{MAX_CHANNELS} channels)")
     frames = info.frames if 0 < info.frames < 2**62 else None   # libsndfile's "unknown" is huge
     return AudioInfo(frames / info.samplerate if frames else None, info.samplerate, info.channels, frames)
 
