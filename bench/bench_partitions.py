@@ -35,6 +35,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
 from auralink.db import partitions
+from auralink.db.connection import scalar
 from auralink.db.migrate import migrate
 
 ADMIN_URL = os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -137,7 +138,7 @@ def main() -> None:
     name = f"auralink_bench_partitions_{os.getpid()}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-        server = admin.execute("SHOW server_version").fetchone()[0]
+        server = scalar(admin, "SHOW server_version")
     try:
         url = _url(name)
         migrate(url)

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from auralink.compliance import archival
 from auralink.db import partitions
+from auralink.db.connection import scalar
 from auralink.db.migrate import migrate
 from auralink.jobs import JobContext, run_job
 
@@ -40,15 +41,15 @@ def _months(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def _audit(c: psycopg.Connection, at: dt.datetime, action: str = "user.login") -> str:
-    return c.execute("INSERT INTO audit_logs (action, occurred_at) VALUES (%s, %s) RETURNING tableoid::regclass::text",
-                     (action, at)).fetchone()[0]
+    return scalar(c, "INSERT INTO audit_logs (action, occurred_at) VALUES (%s, %s) RETURNING tableoid::regclass::text",
+                  (action, at))
 
 
 def _usage(c: psycopg.Connection, at: dt.datetime) -> str:
     org = uuid.uuid4()  # usage_records has no foreign keys (the product writes it before anything else)
-    return c.execute("INSERT INTO usage_records (organization_id, metric, quantity, recorded_at, idempotency_key)"
+    return scalar(c, "INSERT INTO usage_records (organization_id, metric, quantity, recorded_at, idempotency_key)"
                      " VALUES (%s, 'call_minutes', 1, %s, %s) RETURNING tableoid::regclass::text",
-                     (org, at, uuid.uuid4().hex)).fetchone()[0]
+                  (org, at, uuid.uuid4().hex))
 
 
 def _archive(url: str, as_of: dt.datetime) -> dict:
@@ -57,8 +58,8 @@ def _archive(url: str, as_of: dt.datetime) -> dict:
 
 
 def _in_default(c: psycopg.Connection) -> tuple[int, int]:
-    return (c.execute("SELECT count(*) FROM audit_logs_default").fetchone()[0],
-            c.execute("SELECT count(*) FROM usage_records_default").fetchone()[0])
+    return (scalar(c, "SELECT count(*) FROM audit_logs_default"),
+            scalar(c, "SELECT count(*) FROM usage_records_default"))
 
 
 def test_fresh_migrate_takes_writes_now_next_month_and_in_400_days(fresh_db_url):
@@ -181,7 +182,7 @@ def test_two_partition_jobs_at_once_both_succeed(db_url, db):
     # The SQL function the seed and the product call, from three sessions at once.
     def sql_call() -> int:
         with psycopg.connect(db_url, autocommit=True) as c:
-            return c.execute("SELECT ensure_monthly_partitions('audit_logs', '2031-01-01', '2031-06-01')").fetchone()[0]
+            return scalar(c, "SELECT ensure_monthly_partitions('audit_logs', '2031-01-01', '2031-06-01')")
 
     counts, errors = run_concurrently(sql_call, times=3)
     assert errors == [] and sorted(counts) == [0, 0, 6]

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from auralink.db.connection import scalar
+
 PARTITIONED_TABLES = ("audit_logs", "usage_records")
 LOCK_TIMEOUT = dt.timedelta(milliseconds=150)  # the longest a product write may wait behind us, per attempt
 MAX_WAIT = dt.timedelta(minutes=5)              # per month, then the month is reported failed (DEFAULT still takes writes)
@@ -84,8 +86,8 @@ def default_months(conn: psycopg.Connection, parent: str) -> dict[dt.date, int]:
     default = default_partition(conn, parent)
     if default is None:
         return {}
-    key = conn.execute("SELECT a.attname FROM pg_partitioned_table p JOIN pg_attribute a ON a.attrelid = p.partrelid "
-                       "AND a.attnum = p.partattrs[0] WHERE p.partrelid = %s::regclass", (parent,)).fetchone()[0]
+    key = scalar(conn, "SELECT a.attname FROM pg_partitioned_table p JOIN pg_attribute a ON a.attrelid = p.partrelid "
+                       "AND a.attnum = p.partattrs[0] WHERE p.partrelid = %s::regclass", (parent,))
     rows = conn.execute(sql.SQL("SELECT date_trunc('month', {k} AT TIME ZONE 'UTC')::date, count(*) FROM ONLY {t} GROUP BY 1")
                         .format(k=sql.Identifier(key), t=sql.SQL(default))).fetchall()
     return {m: n for m, n in rows}
