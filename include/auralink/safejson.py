@@ -115,6 +115,10 @@ def check(value: Any, limits: Limits) -> None:
         elif isinstance(node, float):
             if not math.isfinite(node):
                 raise JsonLimitError(f"is {node}, not a JSON number", path)
+        elif isinstance(node, int) and not isinstance(node, bool) and node.bit_length() > 63:
+            # Nothing needs more; and str() of one past 4,300 digits raises ValueError in error messages.
+            raise JsonLimitError(f"is an integer of {node.bit_length():,} bits; at most 64-bit integers are allowed",
+                                 path)
         elif node is not None and not isinstance(node, (bool, int)):
             raise JsonLimitError(f"is a {type(node).__name__}, not a JSON value", path)
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-10**5000, max_value=10**5000)
+           | st.builds(pow, st.sampled_from([2, -2, 10]), st.sampled_from([63, 64, 5000]))   # past 64 bits
            | st.floats() | st.text(max_size=400)
            | st.sampled_from(["all", "calls", "export", "deletion", "full_name", "json", "\x00", "\ud800"]))
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=10)

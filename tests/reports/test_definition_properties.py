@@ -16,6 +16,7 @@ EXAMPLE = {"metrics": [{"column": "call_minutes", "agg": "sum"}], "dimensions": 
            "chart": {"type": "line"}}
 
 scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-10**5000, max_value=10**5000)
+           | st.builds(pow, st.sampled_from([2, -2, 10]), st.sampled_from([63, 64, 5000]))   # past 64 bits
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=300)
            | st.sampled_from(["calls", "call_minutes", "sum", "avg", "day", "region", "in", "not in", "=", "video",
                               "last_days", "line", "\x00", "\ud800"]))
