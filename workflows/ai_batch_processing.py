@@ -29,12 +29,10 @@ PARALLELISM = 5
 INPUTS = ("batch-size", "max-batches")
 
 
-def add_batch_templates(settings: Settings) -> DAG:
-    """The reusable part (the nightly CronWorkflow runs it too): its templates and the fan-out DAG.
-
-    Call inside a workflow context; returns the ``process-batches`` DAG, whose inputs are ``batch-size``
-    and ``max-batches``.
-    """
+def add_transcription_templates(settings: Settings, name: str = "transcribe-recordings") -> DAG:
+    """The fan-out of the transcribe_recordings job (the nightly runs it too): select-batches, then one
+    transcribe-batch pod per batch. Call inside a workflow context; returns the DAG ``name``, whose inputs
+    are ``batch-size`` and ``max-batches``."""
     select = auralink_step(
         settings, "select-batches",
         ["recordings", "pending", "--batch-size", "{{inputs.parameters.batch-size}}",
@@ -49,13 +47,20 @@ def add_batch_templates(settings: Settings) -> DAG:
         inputs=[Parameter(name="batch-size")],
         timeout="2h",
     )
-    quality = auralink_step(settings, "analyze-call-quality", job_args("analyze_call_quality"))
-
-    with DAG(name="process-batches", inputs=[Parameter(name=n) for n in INPUTS], parallelism=PARALLELISM) as dag:
+    with DAG(name=name, inputs=[Parameter(name=n) for n in INPUTS], parallelism=PARALLELISM) as dag:
         selected = select(arguments=forward(INPUTS, "inputs.parameters"))
         # Argo names each pod after its item ("transcribe-batch(1:batch:1,batch_size:50)").
-        batches = transcribe(arguments={"batch-size": "{{item.batch_size}}"}, with_param=selected.result)
-        selected >> batches
+        selected >> transcribe(arguments={"batch-size": "{{item.batch_size}}"}, with_param=selected.result)
+    return dag
+
+
+def add_batch_templates(settings: Settings) -> DAG:
+    """The transcription fan-out with call quality beside it: the ``process-batches`` DAG (inputs
+    ``batch-size`` and ``max-batches``)."""
+    transcribe = add_transcription_templates(settings)
+    quality = auralink_step(settings, "analyze-call-quality", job_args("analyze_call_quality"))
+    with DAG(name="process-batches", inputs=[Parameter(name=n) for n in INPUTS], parallelism=PARALLELISM) as dag:
+        transcribe(arguments=forward(INPUTS, "inputs.parameters"))
         quality()
     return dag
 

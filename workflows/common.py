@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+from auralink.jobs.registry import Job
 from hera.workflows import ConfigMapEnvFrom, Container, Parameter, Resources, RetryStrategy, SecretEnv
 from hera.workflows.models import (
     Backoff,
@@ -121,12 +122,66 @@ def auralink_step(
     )
 
 
-def job_args(job: str, **params: str) -> list[str]:
-    """``jobs run JOB -p k=v ... --triggered-by argo``: the same entry point Airflow and people use."""
+def job_args(job: str, night: Sequence[str] = (), **params: str) -> list[str]:
+    """``jobs run JOB -p k=v ... [night] --triggered-by argo``: the same entry point Airflow and people use."""
     args = ["jobs", "run", job]
     for key, value in params.items():
         args += ["-p", f"{key}={value}"]
-    return args + ["--triggered-by", "argo"]
+    return args + list(night) + ["--triggered-by", "argo"]
+
+
+# The night a workflow's steps process: the ``date`` parameter when given, else the UTC day before the
+# workflow was created (a CronWorkflow creates it at its scheduled time). Every step reads the same two
+# values, so a night that runs past midnight still processes one day.
+NIGHT_ARGS = ("--date", "{{workflow.parameters.date}}", "--scheduled-time", "{{workflow.creationTimestamp}}")
+
+
+def step_name(job: str) -> str:
+    """Argo template and task names allow no underscores: ``dbt_build`` -> ``dbt-build``."""
+    return job.replace("_", "-")
+
+
+def job_parameter(job: str, name: str) -> str:
+    """The workflow parameter carrying a job parameter: ``transcribe-recordings-batch-size``."""
+    return step_name(f"{job}-{name}")
+
+
+def _describe(schema: dict) -> str:
+    """A JSON Schema in a few words for Argo's parameter description (the UI shows it)."""
+    options = schema.get("anyOf") or [schema]
+    kinds = []
+    for option in options:
+        kind = option.get("format") or option.get("type", "value")
+        bounds = [f"{sym} {option[key]}" for key, sym in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                           ("maximum", "<="), ("exclusiveMaximum", "<"))
+                  if key in option]
+        kinds.append(" ".join([kind, *bounds]) if kind != "null" else "empty for the default")
+    return ", or ".join(kinds)
+
+
+def job_parameters(job: Job) -> list[Parameter]:
+    """One workflow parameter per job parameter, from the job's declared schema (as Airflow's Params)."""
+    out = []
+    for name, schema in job.param_schema().items():
+        default = schema.get("default")
+        value = "" if default is None else (str(default).lower() if isinstance(default, bool) else str(default))
+        out.append(Parameter(name=job_parameter(job.name, name), value=value,
+                             description=f"{job.name}.{name}: {_describe(schema)}"))
+    return out
+
+
+def job_step(settings: Settings, job: Job, **overrides: str) -> Container:
+    """The container template running one registered job for the workflow's night, with its own retries,
+    timeout and secrets from the registry; every job parameter comes from its workflow parameter."""
+    params = {name: f"{{{{workflow.parameters.{job_parameter(job.name, name)}}}}}" for name in job.parameters()}
+    params.update(overrides)
+    extra: list[SecretEnv] = []
+    if "secret_key" in job.secrets:
+        extra += encryption_key_env()
+    if "llm" in job.secrets:
+        extra += llm_env()
+    return auralink_step(settings, step_name(job.name), job_args(job.name, NIGHT_ARGS, **params),
+                         retries=job.retries, timeout=f"{job.timeout_minutes}m", extra_env=extra)
 
 
 def _record_args(template: str, status: str) -> list[str]:

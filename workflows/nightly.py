@@ -1,70 +1,81 @@
-"""``nightly`` (CronWorkflow): at 02:00 UTC, the batch processing and then the analytics refresh.
+"""``nightly`` (WorkflowTemplate): the night's job graph, one DAG task per job, for one UTC day.
 
-The fan-out steps come first (transcription batches, summary workers); then ``auralink pipeline run`` runs
-every nightly job in stage order except the recordings stages 20-22 the fan-out steps just ran:
-partitions, quality gates, dbt's analytics build and every stage after it (AI costs, invoices, insights,
-reports, security, compliance, retention). The pipeline step is
-retried once only: a retry runs every job again.
+Rendered from the job registry (auralink.jobs.graph), like the Airflow DAG ``nightly`` and ``auralink
+pipeline run``: each job is a step running ``auralink jobs run <job>`` in the project image with its own
+retry strategy, timeout and secrets, after the jobs it declares. transcribe-recordings and
+summarize-transcripts fan out over pods (as ai-batch-processing and summarization do).
 
-Self-contained (the templates are built by the same functions as ai-batch-processing and summarization),
-so it needs no WorkflowTemplate installed beside it and always runs the image it was generated with.
-concurrencyPolicy Forbid: a night that overruns is never joined by the next one. startingDeadlineSeconds:
-a run missed (controller down) starts late within the hour, else waits for the next night; the jobs are
-claim-based, so the next night picks up everything left.
+The night: ``-p date=YYYY-MM-DD`` processes that UTC day; without it, the day before the workflow was
+created, which for the ``nightly`` CronWorkflow (nightly_cron.py) is its scheduled time. So a past night is
+``argo submit --from workflowtemplate/nightly -p date=2026-11-14``. Jobs that make sense only for the
+current night record a skip for a past date. Every job parameter is a workflow parameter
+(``<job>-<parameter>``, checked against the job's schema by the step itself).
 """
 
 from __future__ import annotations
 
-from hera.workflows import DAG, CronWorkflow
+from auralink.jobs import graph
+from hera.workflows import DAG, Parameter, WorkflowTemplate
 
-from workflows.ai_batch_processing import add_batch_templates
+from workflows.ai_batch_processing import add_transcription_templates
 from workflows.common import (
     Settings,
-    auralink_step,
-    encryption_key_env,
-    llm_env,
+    job_parameter,
+    job_parameters,
+    job_step,
     parameters,
     record_exit_step,
     record_start_step,
+    step_name,
     workflow_defaults,
 )
 from workflows.summarization import add_summary_templates
 
 NAME = "nightly"
-DESCRIPTION = ("Nightly at 02:00 UTC: transcribe and summarize pending work in parallel, then the analytics "
-               "refresh (dbt) and the later nightly jobs.")
-SCHEDULE = "0 2 * * *"
-STARTING_DEADLINE_SECONDS = 3600
+PIPELINE = "nightly"
+DESCRIPTION = ("The night's job graph for one UTC day (parameter date, default: the day before the workflow's "
+               "creation): partitions, recordings, quality gates, dbt, billing, reports, security, compliance.")
+# A night must be over before the next one: past 20 h the run is failed (and recorded as such).
+ACTIVE_DEADLINE_SECONDS = 20 * 3600
 
 
-def build(settings: Settings) -> CronWorkflow:
-    with CronWorkflow(
+def _fan_out(settings: Settings, job) -> tuple:
+    """The DAG template of a job that fans out over pods, and the arguments its task gets."""
+    name = step_name(job.name)
+    if job.fan_out == "recording_batches":
+        template = add_transcription_templates(settings, name)
+        args = {"batch-size": f"{{{{workflow.parameters.{job_parameter(job.name, 'batch_size')}}}}}",
+                "max-batches": f"{{{{workflow.parameters.{job_parameter(job.name, 'max_batches')}}}}}"}
+    elif job.fan_out == "summary_workers":
+        template = add_summary_templates(settings, name)
+        args = {"batch-size": f"{{{{workflow.parameters.{job_parameter(job.name, 'batch_size')}}}}}",
+                "max-workers": "{{workflow.parameters.summary-workers}}"}
+    else:
+        return job_step(settings, job), {}
+    return template, args
+
+
+def build(settings: Settings) -> WorkflowTemplate:
+    jobs = graph.topological(PIPELINE)
+    with WorkflowTemplate(
         name=NAME,
-        schedules=[SCHEDULE],
-        timezone="UTC",
-        concurrency_policy="Forbid",
-        starting_deadline_seconds=STARTING_DEADLINE_SECONDS,
-        successful_jobs_history_limit=3,
-        failed_jobs_history_limit=7,
         entrypoint="main",
-        arguments=parameters(batch_size="50", max_batches="40", summary_batch_size="20", summary_workers="5"),
-        # A night must be over before the next one: past 20 h the run is failed (and recorded as such).
-        active_deadline_seconds=20 * 3600,
+        arguments=[Parameter(name="date", value="", description="the UTC day to process (YYYY-MM-DD); empty: "
+                             "the day before the workflow was created"),
+                   *parameters(summary_workers="5"),
+                   *(p for j in jobs for p in job_parameters(j))],
+        active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
         **workflow_defaults(settings, NAME, DESCRIPTION),
-    ) as cw:
+    ) as wt:
         start = record_start_step(settings, NAME)
         record_exit_step(settings, NAME)
-        process = add_batch_templates(settings)
-        summarize = add_summary_templates(settings)
-        pipeline = auralink_step(settings, "nightly-pipeline", ["pipeline", "run", "--triggered-by", "argo", "--skip-stage", "20", "--skip-stage", "21", "--skip-stage", "22"],
-                                 extra_env=[*encryption_key_env(), *llm_env()], retries=1, timeout="4h")
+        steps = {j.name: _fan_out(settings, j) for j in jobs}
         with DAG(name="main"):
-            (
-                start()
-                >> process(arguments={"batch-size": "{{workflow.parameters.batch-size}}",
-                                      "max-batches": "{{workflow.parameters.max-batches}}"})
-                >> summarize(arguments={"batch-size": "{{workflow.parameters.summary-batch-size}}",
-                                        "max-workers": "{{workflow.parameters.summary-workers}}"})
-                >> pipeline()
-            )
-    return cw
+            started = start()
+            tasks = {name: template(name=step_name(name), arguments=args) for name, (template, args) in steps.items()}
+            for name, task in tasks.items():
+                if not any(down == name for _, down in graph.edges(PIPELINE)):
+                    started >> task
+            for upstream, downstream in sorted(graph.edges(PIPELINE)):
+                tasks[upstream] >> tasks[downstream]
+    return wt

@@ -33,8 +33,9 @@ INPUTS = ("batch-size", "max-workers")
 SUMMARIZE_RESOURCES = Resources(cpu_request="500m", cpu_limit="1", memory_request="1Gi", memory_limit="1Gi")
 
 
-def add_summary_templates(settings: Settings) -> DAG:
-    """Templates and the ``summarize`` DAG (inputs ``batch-size``, ``max-workers``); call in a workflow context."""
+def add_summary_templates(settings: Settings, name: str = "summarize") -> DAG:
+    """Templates and the summary fan-out DAG ``name`` (inputs ``batch-size``, ``max-workers``); call in a
+    workflow context. The nightly runs it as its summarize-transcripts step."""
     select = auralink_step(
         settings, "select-transcripts",
         ["argo", "pending-summaries", "--batch-size", "{{inputs.parameters.batch-size}}",
@@ -51,7 +52,7 @@ def add_summary_templates(settings: Settings) -> DAG:
         synchronization=llm_semaphore(),
         timeout="3h",
     )
-    with DAG(name="summarize", inputs=[Parameter(name=n) for n in INPUTS]) as dag:
+    with DAG(name=name, inputs=[Parameter(name=n) for n in INPUTS]) as dag:
         selected = select(arguments=forward(INPUTS, "inputs.parameters"))
         selected >> summarize(arguments={"batch-size": "{{item.batch_size}}"}, with_param=selected.result)
     return dag

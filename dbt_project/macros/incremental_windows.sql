@@ -14,8 +14,8 @@
     {%- if end -%}
         {%- set end_ts = modules.datetime.datetime.fromisoformat(end) -%}
     {%- else -%}
-        {%- set now = modules.datetime.datetime.now(modules.datetime.timezone.utc) -%}
-        {%- set end_ts = modules.datetime.datetime(now.year, now.month, now.day, tzinfo=modules.datetime.timezone.utc) -%}
+        {%- set now = modules.datetime.datetime.now(modules.pytz.utc) -%}
+        {%- set end_ts = modules.datetime.datetime(now.year, now.month, now.day, tzinfo=modules.pytz.utc) -%}
     {%- endif -%}
     {%- set start = var('interval_start', none) -%}
     {%- set start_ts = modules.datetime.datetime.fromisoformat(start) if start else end_ts - modules.datetime.timedelta(days=1) -%}

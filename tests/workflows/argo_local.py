@@ -1,7 +1,7 @@
 """A small local stand-in for the Argo controller: runs a generated workflow document step by step.
 
 It interprets what the YAML says (DAG ``depends``, ``withParam`` fan-out, parameters, ``{{...}}``
-variables, artifacts passed between steps, ``onExit`` with ``workflow.status``/``workflow.failures``) and
+variables, a CronWorkflow's ``workflowTemplateRef``, artifacts passed between steps, ``onExit`` with ``workflow.status``/``workflow.failures``) and
 runs every container's ``command + args`` through the ``auralink`` entry point (``auralink.cli.main``,
 what the container's console script calls) with the container's env, ``secretKeyRef`` resolved from the
 test's secrets and ``envFrom`` from its ConfigMaps. Credentials the container does not declare are removed
@@ -67,9 +67,16 @@ def substitute(text: str, scope: dict[str, str]) -> str:
 class LocalArgo:
     def __init__(self, doc: dict, *, secrets: dict[tuple[str, str], str], workdir: Path,
                  parameters: dict[str, str] | None = None, name: str | None = None,
-                 configmaps: dict[str, dict[str, str]] | None = None):
+                 configmaps: dict[str, dict[str, str]] | None = None,
+                 workflow_templates: dict[str, dict] | None = None, created_at: dt.datetime | None = None):
         self.kind = doc["kind"]
         self.spec = doc["spec"]["workflowSpec"] if self.kind == "CronWorkflow" else doc["spec"]
+        ref = self.spec.get("workflowTemplateRef")
+        if ref:  # the controller runs the referenced WorkflowTemplate's spec (the cron's own fields on top)
+            template = (workflow_templates or {}).get(ref["name"])
+            if template is None:
+                raise AssertionError(f"workflowTemplateRef {ref['name']!r} is not installed")
+            self.spec = {**template["spec"], **{k: v for k, v in self.spec.items() if k != "workflowTemplateRef"}}
         self.templates = {t["name"]: t for t in self.spec["templates"]}
         self.secrets = secrets
         self.configmaps = configmaps or {}
@@ -83,7 +90,7 @@ class LocalArgo:
         self.run = WorkflowRun(name=f"{base}-{uuid.uuid4().hex[:5]}", uid=str(uuid.uuid4()))
         self.globals = {
             "workflow.name": self.run.name, "workflow.uid": self.run.uid, "workflow.namespace": "test",
-            "workflow.creationTimestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "workflow.creationTimestamp": (created_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "workflow.parameters.json": json.dumps([{"name": k, "value": v} for k, v in params.items()]),
             **{f"workflow.parameters.{k}": v for k, v in params.items()},
         }

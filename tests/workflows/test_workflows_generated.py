@@ -14,7 +14,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
 EXPECTED = {"ai-batch-processing.yaml": "WorkflowTemplate", "transcription.yaml": "WorkflowTemplate",
-            "summarization.yaml": "WorkflowTemplate", "nightly.yaml": "CronWorkflow"}
+            "summarization.yaml": "WorkflowTemplate", "nightly.yaml": "WorkflowTemplate",
+            "nightly-cron.yaml": "CronWorkflow"}
+# The documents that hold templates (the CronWorkflow only references the nightly WorkflowTemplate).
+WITH_TEMPLATES = sorted(n for n in EXPECTED if n != "nightly-cron.yaml")
 
 
 def spec_of(doc: dict) -> dict:
@@ -22,7 +25,7 @@ def spec_of(doc: dict) -> dict:
 
 
 def templates_of(doc: dict) -> dict[str, dict]:
-    return {t["name"]: t for t in spec_of(doc)["templates"]}
+    return {t["name"]: t for t in spec_of(doc).get("templates", [])}
 
 
 def containers_of(doc: dict) -> dict[str, dict]:
@@ -60,14 +63,14 @@ def test_check_mode_fails_on_stale_missing_and_orphaned_files(tmp_path, rendered
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(EXPECTED)
     assert main(["--out-dir", str(tmp_path), "--check"]) == 0
 
-    stale = tmp_path / "nightly.yaml"
+    stale = tmp_path / "nightly-cron.yaml"
     stale.write_text(stale.read_text().replace("0 2 * * *", "0 3 * * *"))
     assert main(["--out-dir", str(tmp_path), "--check"]) == 1
     assert "0 3 * * *" in stale.read_text()
 
     main(["--out-dir", str(tmp_path)])
     orphan = tmp_path / "old-workflow.yaml"
-    orphan.write_text(rendered["nightly.yaml"])
+    orphan.write_text(rendered["nightly-cron.yaml"])
     assert main(["--out-dir", str(tmp_path), "--check"]) == 1
 
 
@@ -76,6 +79,8 @@ def test_image_is_configurable_at_generation(tmp_path):
 
     assert main(["--out-dir", str(tmp_path), "--image", "registry.example.com/auralink:1.2.3"]) == 0
     for path in tmp_path.glob("*.yaml"):
+        if path.name not in WITH_TEMPLATES:
+            continue
         images = {c["container"]["image"] for c in containers_of(yaml.safe_load(path.read_text())).values()}
         assert images == {"registry.example.com/auralink:1.2.3"}, path.name
 
@@ -91,7 +96,7 @@ def test_validates_against_argo_schema(argo_validator, documents, name):
 
 
 def test_schema_validation_can_fail(argo_validator, documents):
-    doc = yaml.safe_load(yaml.safe_dump(documents["nightly.yaml"]))
+    doc = yaml.safe_load(yaml.safe_dump(documents["nightly-cron.yaml"]))
     doc["spec"]["startingDeadlineSeconds"] = "an hour"
     assert list(argo_validator.iter_errors(doc))
 
@@ -153,7 +158,7 @@ def lint(doc: dict) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", WITH_TEMPLATES)
 def test_references_are_consistent(documents, name):
     assert lint(documents[name]) == []
 
@@ -193,7 +198,7 @@ def test_steps_run_the_project_cli_with_secrets_from_kubernetes(documents, rende
     assert not re.search(r"postgres(ql)?://|sk-[A-Za-z0-9]{8}|password\s*[:=]", text, re.IGNORECASE)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", WITH_TEMPLATES)
 def test_every_workflow_tracks_itself(documents, name):
     spec, containers = spec_of(documents[name]), containers_of(documents[name])
     template = documents[name]["metadata"]["name"]
@@ -218,9 +223,12 @@ def _retry_is_exponential(tmpl: dict) -> None:
 def test_ai_batch_processing_fans_out_five_at_a_time_on_one_cpu_two_gib(documents):
     doc = documents["ai-batch-processing.yaml"]
     templates = templates_of(doc)
-    process = templates["process-batches"]
-    assert process["parallelism"] == 5
-    fan_out = next(t for t in process["dag"]["tasks"] if t["name"] == "transcribe-batch")
+    assert templates["process-batches"]["parallelism"] == 5
+    assert {t["template"] for t in templates["process-batches"]["dag"]["tasks"]} == {
+        "transcribe-recordings", "analyze-call-quality"}
+    batches = templates["transcribe-recordings"]  # the fan-out the nightly runs too
+    assert batches["parallelism"] == 5
+    fan_out = next(t for t in batches["dag"]["tasks"] if t["name"] == "transcribe-batch")
     assert fan_out["withParam"] == "{{tasks.select-batches.outputs.result}}"
     assert templates["select-batches"]["container"]["args"][:2] == ["recordings", "pending"]
     for name in ("transcribe-batch", "analyze-call-quality"):
@@ -260,20 +268,43 @@ def test_summarization_holds_the_llm_semaphore(documents):
         _retry_is_exponential(tmpl)
 
 
-def test_nightly_runs_at_two_utc_never_overlapping(documents):
-    doc = documents["nightly.yaml"]
-    spec = doc["spec"]
+def test_nightly_cron_runs_the_template_at_two_utc_suspended_never_overlapping(documents):
+    spec = documents["nightly-cron.yaml"]["spec"]
     assert spec["schedules"] == ["0 2 * * *"] and "schedule" not in spec
     assert spec["timezone"] == "UTC" and spec["concurrencyPolicy"] == "Forbid"
     assert 0 < spec["startingDeadlineSeconds"] <= 6 * 3600
+    assert spec["suspend"] is True  # one scheduler per deployment: Airflow runs the night by default
+    assert spec["workflowSpec"] == {"workflowTemplateRef": {"name": "nightly"}}
+    assert documents["nightly.yaml"]["metadata"]["name"] == "nightly"
+
+
+def test_nightly_runs_one_step_per_job_for_the_nights_date(documents):
+    from auralink.jobs import graph, get_job
+
+    doc = documents["nightly.yaml"]
     templates = templates_of(doc)
-    order = {t["name"]: t.get("depends") for t in templates["main"]["dag"]["tasks"]}
-    assert order == {"record-start": None, "process-batches": "record-start",
-                     "summarize": "process-batches", "nightly-pipeline": "summarize"}
-    assert templates["process-batches"]["parallelism"] == 5
-    assert templates["nightly-pipeline"]["container"]["args"] == [
-        "pipeline", "run", "--triggered-by", "argo", "--skip-stage", "20", "--skip-stage", "21", "--skip-stage", "22"]
-    assert templates["nightly-pipeline"]["retryStrategy"]["limit"] == "1"
-    env = {e["name"]: e for e in templates["nightly-pipeline"]["container"]["env"]}
-    assert env["AURALINK_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "auralink-secret-key", "key": "key"}
+    params = {p["name"]: p.get("value") for p in doc["spec"]["arguments"]["parameters"]}
+    assert params["date"] == ""  # empty: the day before the workflow's creation (the cron's scheduled time)
+    tasks = {t["name"]: t for t in templates["main"]["dag"]["tasks"]}
+    assert set(tasks) - {"record-start"} == {j.name.replace("_", "-") for j in graph.jobs_of("nightly")}
+    for name, task in tasks.items():
+        if name == "record-start":
+            continue
+        job = get_job(name.replace("-", "_"))
+        tmpl = templates[task["template"]]
+        if job.fan_out in ("recording_batches", "summary_workers"):  # select, then one pod per batch or worker
+            assert "dag" in tmpl, name
+            continue
+        args = tmpl["container"]["args"]
+        assert args[:3] == ["jobs", "run", job.name]
+        assert args[args.index("--date") + 1] == "{{workflow.parameters.date}}"
+        assert args[args.index("--scheduled-time") + 1] == "{{workflow.creationTimestamp}}"
+        assert tmpl["retryStrategy"]["limit"] == str(job.retries) and tmpl["timeout"] == f"{job.timeout_minutes}m"
+        for param in job.parameters():  # every job parameter comes from a workflow parameter of its own
+            flag = f"{param}={{{{workflow.parameters.{name}-{param.replace('_', '-')}}}}}"
+            assert flag in args, (name, flag)
+        env = {e["name"] for e in tmpl["container"]["env"]}
+        assert ("AURALINK_SECRET_KEY" in env) == ("secret_key" in job.secrets), name
+        assert ("OPENAI_API_KEY" in env) == ("llm" in job.secrets), name
+    assert templates["transcribe-recordings"]["parallelism"] == 5
     assert "synchronization" in templates["summarize-worker"]

@@ -202,15 +202,19 @@ def seeded_secrets(seeded_url, monkeypatch) -> dict[tuple[str, str], str]:
 
 
 @pytest.mark.slow
-def test_nightly(seeded_db, seeded_secrets, tmp_path):
-    """The whole night on the small deterministic seed (the data quality gates need real-looking data)."""
-    doc = load("nightly.yaml")
+def test_nightly_cron_runs_the_template_for_the_day_before_its_scheduled_time(seeded_db, seeded_secrets, tmp_path):
+    """The whole night on the small deterministic seed, as the CronWorkflow starts it at 02:00 after the
+    seed's last day: every job of the graph ran for that day, each as its own step."""
     # Speech-to-text dominates the time: keep 10 recordings' audio, the rest is gone (as after retention).
     seeded_db.execute("UPDATE call_recordings SET status = 'deleted', deleted_at = now() WHERE id NOT IN "
                       "(SELECT id FROM call_recordings WHERE status = 'pending' ORDER BY created_at, id LIMIT 10)")
     pending = seeded_db.execute("SELECT count(*) FROM call_recordings WHERE status = 'pending'").fetchone()[0]
-    run = LocalArgo(doc, secrets=seeded_secrets, workdir=tmp_path,
-                    parameters={"batch-size": "5", "max-batches": "2", "summary-batch-size": "5"}).execute()
+    scheduled = dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)
+    run = LocalArgo(load("nightly-cron.yaml"), secrets=seeded_secrets, workdir=tmp_path, created_at=scheduled,
+                    workflow_templates={"nightly": load("nightly.yaml")},
+                    parameters={"transcribe-recordings-batch-size": "5", "transcribe-recordings-max-batches": "2",
+                                "summarize-transcripts-batch-size": "5"}).execute()
+    doc = load("nightly.yaml")
     assert_every_container_ran(run, doc)
     failed_jobs = seeded_db.execute("SELECT job_name, error FROM job_runs WHERE status = 'failed'").fetchall()
     assert run.status == "Succeeded", ([(s.template, s.stderr[-300:]) for s in run.steps if s.exit_code], failed_jobs)
@@ -218,11 +222,30 @@ def test_nightly(seeded_db, seeded_secrets, tmp_path):
     transcribed = seeded_db.execute("SELECT count(*) FROM transcriptions").fetchone()[0]
     assert transcribed > 0
     assert seeded_db.execute("SELECT count(*) FROM call_summaries").fetchone()[0] == transcribed
-    pipeline_jobs = {j for (j,) in seeded_db.execute("SELECT DISTINCT job_name FROM job_runs WHERE triggered_by = 'argo'")}
-    from auralink.jobs import nightly_jobs
+    from auralink.jobs import graph
 
-    assert {j.name for j in nightly_jobs()} <= pipeline_jobs
+    nights = dict(seeded_db.execute(
+        "SELECT job_name, interval_start FROM job_runs WHERE triggered_by = 'argo' AND job_name <> ALL(%s)",
+        (["transcribe_recordings", "summarize_transcripts"],)).fetchall())  # fan-out pods drain a queue
+    assert set(nights) >= {j.name for j in graph.jobs_of("nightly")} - {"transcribe_recordings", "summarize_transcripts"}
+    assert set(nights.values()) == {dt.datetime(2026, 11, 20, tzinfo=dt.UTC)}
+    max_day = seeded_db.execute("SELECT max(usage_date) FROM analytics.daily_usage_summary").fetchone()[0]
+    assert max_day == dt.date(2026, 11, 20)
     assert tracked(seeded_db, run.uid)[:2] == ("nightly", "Succeeded")
+
+
+@pytest.mark.slow
+def test_nightly_for_a_past_date_skips_the_current_only_jobs(seeded_db, seeded_secrets, tmp_path):
+    """`argo submit --from workflowtemplate/nightly -p date=...`: that day only, nothing after it."""
+    seeded_db.execute("UPDATE call_recordings SET status = 'deleted', deleted_at = now()")
+    run = LocalArgo(load("nightly.yaml"), secrets=seeded_secrets, workdir=tmp_path,
+                    parameters={"date": "2026-11-18"}).execute()
+    assert run.status == "Succeeded", [(s.template, s.stderr[-300:]) for s in run.steps if s.exit_code]
+    statuses = dict(seeded_db.execute("SELECT job_name, status FROM job_runs WHERE triggered_by = 'argo'").fetchall())
+    assert statuses["process_compliance_requests"] == statuses["flag_overdue_compliance_requests"] == "skipped"
+    assert statuses["dbt_build"] == "succeeded"
+    assert seeded_db.execute("SELECT max(usage_date) FROM analytics.daily_usage_summary").fetchone()[0] == \
+        dt.date(2026, 11, 18)
 
 
 def test_summarization_calls_the_llm_with_the_key_from_its_secret(db, calls, secrets, tmp_path):

@@ -3,39 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
+from pydantic import Field
 
 from auralink.db import partitions
-from auralink.db.connection import scalar
 from auralink.jobs import JobContext, JobFailed, job
 
 PARTITIONED_TABLES = partitions.PARTITIONED_TABLES
 
 
-def ensure_partitions_sql(conn, start: dt.date, end: dt.date) -> int:
-    """Create the monthly partitions of every partitioned table between two dates."""
-    created = 0
-    for table in PARTITIONED_TABLES:
-        created += scalar(conn, "SELECT ensure_monthly_partitions(%s::regclass, %s, %s)", (table, start, end))
-    return created
-
-
-@job("ensure_partitions", stage=10)
-def ensure_partitions(ctx: JobContext, months_ahead: int = 3, now: dt.datetime | None = None,
-                      lock_timeout_ms: int = 150, max_wait_seconds: int = 300) -> dict:
+@job("ensure_partitions", stage=10, current_only=True)
+def ensure_partitions(ctx: JobContext, months_ahead: Annotated[int, Field(ge=0, le=36)] = 3,
+                      lock_timeout_ms: Annotated[int, Field(ge=1, le=5000)] = 150,
+                      max_wait_seconds: Annotated[int, Field(ge=0)] = 300) -> dict:
     """Create monthly partitions of audit_logs and usage_records ahead and move rows out of DEFAULT.
 
-    The horizon is ``months_ahead`` past the later of the wall clock and ``now`` (the night's interval
-    end): the one job that follows the clock, so a re-run of an old night never leaves the present bare.
+    The horizon is ``months_ahead`` past the later of the wall clock and the night's end: the one job
+    that follows the clock. It runs for the current night only, so a backfill never recreates a month
+    that archival dropped.
     """
-    if not 0 <= months_ahead <= 36:
-        raise ValueError(f"months_ahead must be between 0 and 36, got {months_ahead}")
-    if not 1 <= lock_timeout_ms <= 5000:
-        raise ValueError(f"lock_timeout_ms must be between 1 and 5000, got {lock_timeout_ms}")
-    if max_wait_seconds < 0:
-        raise ValueError(f"max_wait_seconds must not be negative, got {max_wait_seconds}")
     with ctx.connect(autocommit=True) as conn:
         results = partitions.ensure_partitions(
-            conn, now=now, months_ahead=months_ahead, lock_timeout=dt.timedelta(milliseconds=lock_timeout_ms),
+            conn, now=ctx.interval.end, months_ahead=months_ahead, lock_timeout=dt.timedelta(milliseconds=lock_timeout_ms),
             max_wait=dt.timedelta(seconds=max_wait_seconds),
             on_item=lambda name, outcome, reason: ctx.record_item("partition", name, outcome, reason))
     failed = {name: why for out in results.values() for name, why in out.failed.items()}

@@ -337,22 +337,24 @@ def run_job(name: str, params: dict[str, Any] | None = None, *, interval: DataIn
             reason = (f"{name} runs only for the current night ({latest_night(now)}); "
                       f"this run is for {interval}")
             return _skip(runs, run_id, interval, reason, ctx.log)
-        try:
-            with _job_lock(runs, job_def):
-                done_by = _done_concurrently(runs, job_def, run_id, interval)
-                if done_by is not None:
-                    return _skip(runs, run_id, interval, f"run {done_by} of the same night finished it meanwhile",
-                                 ctx.log)
+        # The outcome is recorded before the job lock is released: a run waiting for it then sees this one
+        # finished and does not do the night's work again.
+        with _job_lock(runs, job_def):
+            done_by = _done_concurrently(runs, job_def, run_id, interval)
+            if done_by is not None:
+                return _skip(runs, run_id, interval, f"run {done_by} of the same night finished it meanwhile",
+                             ctx.log)
+            try:
                 stats = job_def.func(ctx, **kwargs) or {}
-        except Exception as exc:
+            except Exception as exc:
+                with ctx._outcomes_lock:
+                    _record(runs, run_id, "failed", error=f"{exc.__class__.__name__}: {exc}"[:4000])
+                raise
+            status = "partial" if ctx.item_counts.get("failed") else "succeeded"
+            stats = {**stats, "interval": str(interval), "items": ctx.item_counts,
+                     "seconds": round(time.monotonic() - started, 3)}
             with ctx._outcomes_lock:
-                _record(runs, run_id, "failed", error=f"{exc.__class__.__name__}: {exc}"[:4000])
-            raise
-        status = "partial" if ctx.item_counts.get("failed") else "succeeded"
-        stats = {**stats, "interval": str(interval), "items": ctx.item_counts,
-                 "seconds": round(time.monotonic() - started, 3)}
-        with ctx._outcomes_lock:
-            _record(runs, run_id, status, stats=stats)
+                _record(runs, run_id, status, stats=stats)
     return {**stats, "run_id": run_id, "status": status}
 
 

@@ -442,10 +442,11 @@ class _Generator:
                 key = f"seed:{org_id}:{d}:{k}"
                 call_id = r.choice(calls_by_day[d]) if calls_by_day[d] and feature in ("stt", "llm") and r.random() < 0.5 else None
                 rows.append((org_id, r.choice(users)["id"], call_id, feature, provider, model, unit_type, units,
-                             in_tok, out_tok, price.cost(units, in_tok, out_tok), _ts(at), key))
+                             in_tok, out_tok, price.cost(units, in_tok, out_tok), _ts(at), _ts(at + 5), key))
                 usage.append((org_id, None, "ai_calls", 1, _ts(at), _ts(at + 5), f"ai:{key}", "ai-gateway"))
         self.cp.rows("ai_usage", ["organization_id", "user_id", "call_id", "feature", "provider", "model", "unit_type",
-                                  "units", "input_tokens", "output_tokens", "cost_usd", "occurred_at", "idempotency_key"], rows)
+                                  "units", "input_tokens", "output_tokens", "cost_usd", "occurred_at", "received_at",
+                                  "idempotency_key"], rows)
         self.cp.rows("usage_records", ["organization_id", "user_id", "metric", "quantity", "recorded_at", "received_at",
                                        "idempotency_key", "source"], usage)
 
