@@ -217,3 +217,17 @@ def test_sox_made_silence_is_no_speech_too(db, tmp_path):
     rec = new_recording(db, org, new_call(db, org), flac)
     assert run_job("transcribe_recordings")["no_speech"] == 1
     assert recording_state(db, rec) == ("no_speech", None)
+
+
+def test_a_broken_model_is_one_line_from_the_cli_and_hands_the_batch_back(recordings_db, tmp_path, monkeypatch, capsys):
+    from auralink.cli import main
+
+    broken = tmp_path / "base.pt"
+    broken.write_bytes(b"not a torch checkpoint")
+    monkeypatch.setenv("AURALINK_STT_ENGINE", "whisper")
+    monkeypatch.setenv("AURALINK_WHISPER_MODEL", str(broken))
+    assert main(["jobs", "run", "transcribe_recordings"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot load whisper checkpoint" in err and "Traceback" not in err
+    db = recordings_db["conn"]
+    assert {r for (r,) in db.execute("SELECT DISTINCT status FROM call_recordings")} == {"pending"}

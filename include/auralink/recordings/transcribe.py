@@ -34,7 +34,7 @@ from psycopg.types.json import Jsonb
 
 from auralink import config
 from auralink.recordings import audio, storage
-from auralink.recordings.engines import PRICE_PROVIDER, Engine, Transcript, select_engine
+from auralink.recordings.engines import PRICE_PROVIDER, Engine, EngineUnavailable, Transcript, select_engine
 from auralink.recordings.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -338,6 +338,11 @@ def run_batches(url: str, *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: 
                 try:
                     engine = select_engine()
                     engine.load()  # a missing or broken model fails the job once, not every recording
+                except EngineUnavailable as exc:   # configuration, not the recordings: one line, batch back
+                    release(conn, [r.id for r in batch])
+                    from auralink.jobs import JobFailed
+
+                    raise JobFailed(str(exc)) from None
                 except BaseException:
                     release(conn, [r.id for r in batch])
                     raise
