@@ -40,8 +40,6 @@ _counter = itertools.count()
 
 # The small seed every seeded test shares (fast: a few seconds to build once per session).
 SMALL_SEED = {"orgs": 4, "days": 5, "seed": 7, "end_date": "2026-11-20"}
-# Runs outside Airflow judge freshness "as of" this time: the night after the seed's last day, not today.
-os.environ.setdefault("AURALINK_QUALITY_AS_OF", "2026-11-21T02:00:00+00:00")
 
 
 def _url_for(dbname: str) -> str:

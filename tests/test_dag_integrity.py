@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
-EXPECTED = {"analytics_processing", "call_recording_processing"}
+EXPECTED = {"nightly", "call_recording_processing"}
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,12 @@ def test_every_dag_file_defines_a_dag(dag_bag):
     files = {p.resolve() for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_")}
     loaded = {Path(d.fileloc).resolve() for d in dag_bag.dags.values()}
     assert files <= loaded, f"files without a DAG: {sorted(str(f) for f in files - loaded)}"
+
+
+def test_the_job_graph_is_valid():
+    from auralink.jobs import graph
+
+    graph.validate()
 
 
 def test_house_rules(dag_bag):

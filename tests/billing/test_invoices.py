@@ -11,6 +11,7 @@ from auralink.billing.invoices import generate_invoice, invoice_document
 from auralink.billing.settings import BillingSettings
 
 from tests.concurrency import run_concurrently
+from tests.nights import ending
 
 
 def utc(*args: int) -> dt.datetime:
@@ -138,12 +139,12 @@ def test_invoice_numbers_sequential_and_job_idempotent(billing, db):
     org = billing.org("pro")
     other = billing.org("free")
     for month, now in ((dt.date(2026, 9, 1), utc(2026, 10, 1, 2)), (OCT, CLOSE_OCT)):
-        out = run_job("generate_invoices", {"now": now.isoformat(), "draft_current": "false"})
+        out = run_job("generate_invoices", {"draft_current": "false"}, interval=ending(now.isoformat()))
         assert out["status"] == "succeeded"
-    out = run_job("generate_invoices", {"now": utc(2026, 11, 5).isoformat()})   # Oct is done: Nov draft only
+    out = run_job("generate_invoices", {}, interval=ending(utc(2026, 11, 5).isoformat()))   # Oct is done: Nov draft only
     assert out["months"] == ["2026-11-01"] and out["invoices_created"] == 2
-    assert run_job("generate_invoices", {"month": "2026-10", "now": utc(2026, 11, 5).isoformat()})["already_finalized"] == 2
-    again = run_job("generate_invoices", {"now": utc(2026, 11, 6).isoformat()})
+    assert run_job("generate_invoices", {"month": "2026-10"}, interval=ending(utc(2026, 11, 5)))["already_finalized"] == 2
+    again = run_job("generate_invoices", {}, interval=ending(utc(2026, 11, 6).isoformat()))
     assert again["invoices_created"] == 0 and again["invoices_updated"] == 2
     rows = db.execute("SELECT period_start, invoice_number, status FROM invoices WHERE organization_id = %s "
                       "ORDER BY period_start", (org,)).fetchall()
@@ -176,9 +177,9 @@ def test_missed_months_are_caught_up_in_order(billing, db):
     from auralink.jobs import run_job
 
     org = billing.org("pro")
-    run_job("generate_invoices", {"now": utc(2026, 9, 20).isoformat(), "org": str(org), "month": "2026-09"})
+    run_job("generate_invoices", {"org": str(org), "month": "2026-09"}, interval=ending(utc(2026, 9, 20).isoformat()))
     # the job did not run again until December: September (a draft), October and November are closed now
-    out = run_job("generate_invoices", {"now": utc(2026, 12, 2).isoformat()})
+    out = run_job("generate_invoices", {}, interval=ending(utc(2026, 12, 2).isoformat()))
     assert out["months"] == ["2026-09-01", "2026-10-01", "2026-11-01", "2026-12-01"]
     rows = db.execute("SELECT period_start, invoice_number, status, issued_at FROM invoices WHERE organization_id = %s "
                       "ORDER BY period_start", (org,)).fetchall()

@@ -1,10 +1,14 @@
-"""Stages 40 and 50 as the nightly DAG runs them (task body = airflow_support.run_job, default params),
-on the seed, twice: the second run changes nothing."""
+"""The billing, insight, report and security jobs for the seed's night, in the night's order, twice: the
+second run changes nothing."""
 
 from __future__ import annotations
 
-from auralink.jobs import nightly_jobs
-from auralink.orchestration.airflow_support import run_job
+import datetime as dt
+
+from auralink.jobs import nightly_jobs, run_job
+from auralink.jobs.interval import DataInterval
+
+NIGHT = DataInterval.for_day(dt.date(2026, 11, 20))  # the seed's last day
 
 MINE = ["generate_invoices", "refresh_cost_insights", "detect_security_events", "generate_due_reports"]
 TABLES = ["invoices", "invoice_line_items", "cost_optimization_insights", "security_events", "report_runs"]
@@ -22,16 +26,16 @@ def test_jobs_registered_in_their_stages():
 
 def test_nightly_twice_on_seed(seeded_db, tmp_path, monkeypatch):
     monkeypatch.setenv("AURALINK_REPORTS_URL", str(tmp_path / "reports"))
-    # the seed ends 2026-11-20; the first detection run must reach back to it whatever today is
+    # the first detection run must reach back over the whole seed
     monkeypatch.setenv("AURALINK_SECURITY_INITIAL_LOOKBACK_DAYS", "36500")
     order = [j.name for j in nightly_jobs() if j.name in MINE]
     for name in order:
-        out = run_job(name)
+        out = run_job(name, interval=NIGHT)
         assert out["status"] == "succeeded", (name, out)
     first = counts(seeded_db)
     assert first["invoices"] > 0 and first["security_events"] > 0 and first["report_runs"] > 0
     for name in order:
-        assert run_job(name)["status"] == "succeeded"
+        assert run_job(name, interval=NIGHT)["status"] == "succeeded"
     assert counts(seeded_db) == first
     # every finalized invoice agrees with calculate_monthly_costs
     mismatches = seeded_db.execute(

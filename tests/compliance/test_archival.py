@@ -16,6 +16,7 @@ from auralink.compliance import archival
 from auralink.jobs import run_job
 
 from .conftest import build_world, skipped_items
+from tests.nights import ending
 
 AS_OF = "2026-11-27T00:00:00+00:00"  # May and June 2026 are wholly past 90 days; November is not
 
@@ -41,7 +42,7 @@ def test_archives_verifies_and_drops_old_partitions(db_url, tmp_path, monkeypatc
     build_world(db_url, tmp_path)
     with psycopg.connect(db_url, autocommit=True) as c:
         before = _all_audit_ids(c)
-        result = run_job("archive_audit_logs", {"as_of": AS_OF})
+        result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
         assert result["status"] == "succeeded", result
         # January..July 2026 end on or before the cutoff (2026-08-29); May and June hold the rows.
         assert result["dropped"] == 7 and result["rows_archived"] == 60
@@ -55,7 +56,7 @@ def test_archives_verifies_and_drops_old_partitions(db_url, tmp_path, monkeypatc
         # Nothing lost: every id is either still live or in an archive file.
         assert before == _all_audit_ids(c) | _archived_ids(c)
         # A second run has nothing left to do, and the SQL-side archival still works alongside.
-        again = run_job("archive_audit_logs", {"as_of": AS_OF})
+        again = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
         assert again["rows_archived"] == 0
         old = c.execute("SELECT count(*) FROM audit_logs WHERE occurred_at < now() - interval '1 day'").fetchone()[0]
         assert old > 0
@@ -67,7 +68,7 @@ def test_empty_old_partitions_are_archived_too(db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
     with psycopg.connect(db_url, autocommit=True) as c:
         c.execute("SELECT ensure_monthly_partitions('audit_logs', '2026-01-01', '2026-02-01')")
-        result = run_job("archive_audit_logs", {"as_of": AS_OF})
+        result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
         assert result["dropped"] == 2 and result["rows_archived"] == 0
 
 
@@ -79,7 +80,7 @@ def test_legal_hold_rows_move_to_held_table_and_are_reported(db_url, tmp_path, m
                   " VALUES (%s,'user',%s,'Litigation: Liddell v Wonder','C-42','legal@wonder')", (w.org, w.alice))
         alice_old = c.execute("SELECT count(*) FROM audit_logs WHERE actor_user_id = %s AND occurred_at < '2026-07-01'",
                               (w.alice,)).fetchone()[0]
-        result = run_job("archive_audit_logs", {"as_of": AS_OF})
+        result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
         assert result["rows_held"] == alice_old == 20
         assert result["rows_archived"] == 60 - alice_old
         held = c.execute("SELECT count(*), min(hold_reason) FROM audit_logs_held WHERE actor_user_id = %s", (w.alice,)).fetchone()
@@ -109,7 +110,7 @@ def test_changed_partition_is_archived_again_before_drop(db_url, tmp_path, monke
         calls["n"] += 1
 
     monkeypatch.setattr(archival, "_verify_archive", verify_then_insert)
-    result = run_job("archive_audit_logs", {"as_of": AS_OF})
+    result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
     assert result["rows_archived"] == 6 and calls["n"] == 2
 
 
@@ -118,8 +119,8 @@ def _spawn(db_url: str, home: Path, arch: Path, pause_at: str | None) -> subproc
     env.pop("AURALINK_ARCHIVE_PAUSE_AT", None)
     if pause_at:
         env["AURALINK_ARCHIVE_PAUSE_AT"] = pause_at
-    code = ("from auralink.jobs import run_job; import json, sys; "
-            f"r = run_job('archive_audit_logs', {{'as_of': '{AS_OF}'}}); print(json.dumps(r, default=str))")
+    code = ("from auralink.jobs import run_job; from tests.nights import ending; import json, sys; "
+            f"r = run_job('archive_audit_logs', interval=ending('{AS_OF}')); print(json.dumps(r, default=str))")
     return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -159,7 +160,7 @@ def test_archive_location_can_be_any_fsspec_url(db_url, tmp_path, monkeypatch):
 
     monkeypatch.setenv("AURALINK_ARCHIVE_URL", "memory://auralink-test/archives")
     build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=7)
-    result = run_job("archive_audit_logs", {"as_of": AS_OF})
+    result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
     assert result["rows_archived"] == 7
     fs = fsspec.filesystem("memory")
     with fs.open("/auralink-test/archives/audit_logs/audit_logs_p202605.csv.gz", "rb") as fh:
@@ -175,24 +176,24 @@ def test_held_rows_are_archived_once_their_hold_is_released(db_url, tmp_path, mo
         hold = c.execute("INSERT INTO legal_holds (organization_id, scope, user_id, reason, placed_by)"
                          " VALUES (%s,'user',%s,'Dispute','legal') RETURNING id", (w.org, w.alice)).fetchone()[0]
         before = _all_audit_ids(c)
-        first = run_job("archive_audit_logs", {"as_of": AS_OF})
+        first = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
         assert first["rows_held"] == 3 and first["released_rows_archived"] == 0
         c.execute("UPDATE legal_holds SET released_at = now() WHERE id = %s", (hold,))
-        second = run_job("archive_audit_logs", {"as_of": AS_OF})
+        second = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
         assert second["released_rows_archived"] == 3
         assert c.execute("SELECT count(*) FROM audit_logs_held").fetchone()[0] == 0
         assert before == _all_audit_ids(c) | _archived_ids(c)
-        assert run_job("archive_audit_logs", {"as_of": AS_OF})["released_rows_archived"] == 0
+        assert run_job("archive_audit_logs", {}, interval=ending(AS_OF))["released_rows_archived"] == 0
 
 
 def test_a_month_that_comes_back_is_archived_to_a_new_file(db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
     build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=4)
     with psycopg.connect(db_url, autocommit=True) as c:
-        assert run_job("archive_audit_logs", {"as_of": AS_OF})["rows_archived"] == 4
+        assert run_job("archive_audit_logs", {}, interval=ending(AS_OF))["rows_archived"] == 4
         c.execute("SELECT ensure_monthly_partitions('audit_logs', '2026-05-01', '2026-05-01')")
         c.execute("INSERT INTO audit_logs (action, occurred_at) VALUES ('late.event', '2026-05-20')")
-        assert run_job("archive_audit_logs", {"as_of": AS_OF})["rows_archived"] == 1
+        assert run_job("archive_audit_logs", {}, interval=ending(AS_OF))["rows_archived"] == 1
         rows = c.execute("SELECT partition_name, row_count, location FROM audit_log_archives"
                          " WHERE partition_name LIKE 'audit_logs_p202605%%' ORDER BY id").fetchall()
         assert [r[1] for r in rows] == [4, 1] and rows[0][2] != rows[1][2]

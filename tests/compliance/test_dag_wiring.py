@@ -1,5 +1,5 @@
-"""The compliance jobs reach the nightly DAG: analytics_processing adds one task per nightly job of
-stage >= 40, so ours sit in its stage_60 group, with retries, after the earlier stages."""
+"""The compliance jobs reach the nightly DAG: a task each, with retries and timeouts, after what they
+read or rewrite, and the current-only ones marked so (a backfill skips them)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ OURS = {"apply_retention_policies", "archive_audit_logs", "flag_overdue_complian
         "process_compliance_requests"}
 
 
-def test_stage_60_tasks_in_analytics_processing():
+def test_compliance_tasks_in_the_nightly_dag():
     from airflow.dag_processing.dagbag import DagBag
+    from auralink.jobs import get_job
 
-    bag = DagBag(dag_folder=str(DAGS_DIR / "analytics_processing.py"))
+    bag = DagBag(dag_folder=str(DAGS_DIR / "nightly.py"))
     assert bag.import_errors == {}, bag.import_errors
-    dag = bag.dags["analytics_processing"]
-    tasks = {t.task_id: t for t in dag.tasks if t.task_id.startswith("stage_60.")}
-    assert {tid.split(".", 1)[1] for tid in tasks} == OURS
-    for t in tasks.values():
+    dag = bag.dags["nightly"]
+    for name in OURS:
+        t = dag.get_task(name)
         assert t.retries >= 1 and t.execution_timeout is not None
-        assert t.upstream_task_ids, f"{t.task_id} must wait for the earlier stages"
+        assert t.upstream_task_ids, f"{name} must wait for what it reads or rewrites"
+    upstream = dag.get_task("process_compliance_requests").get_flat_relative_ids(upstream=True)
+    assert {"generate_invoices", "generate_due_reports", "detect_security_events", "check_analytics_quality"} <= upstream
+    assert "process_compliance_requests" in dag.get_task("flag_overdue_compliance_requests").upstream_task_ids
+    assert get_job("process_compliance_requests").current_only and get_job("flag_overdue_compliance_requests").current_only

@@ -7,6 +7,9 @@ import datetime as dt
 import pytest
 from auralink.compliance import deadlines, requests
 from auralink.jobs import run_job
+from auralink.jobs.interval import parse_time
+
+from tests.nights import ending
 
 UTC = dt.UTC
 
@@ -36,7 +39,10 @@ def test_submit_extend_and_flag_overdue(world, db):
                                   subject_email=world.alice_email, received_at=received)
     due = db.execute("SELECT due_at FROM compliance_requests WHERE id = %s", (rid,)).fetchone()[0]
     assert due == dt.datetime(2026, 2, 28, 10, tzinfo=UTC)
-    result = run_job("flag_overdue_compliance_requests", {"now": "2026-03-01T00:00:00+00:00"})
+    # Flagging is "as of now": the job runs only for the current night (a past "now" would clear today's
+    # flags), so the rule itself is checked here at several points in time.
+    assert run_job("flag_overdue_compliance_requests", {}, interval=ending("2026-03-01T00:00:00+00:00"))["status"] == "skipped"
+    result = requests.flag_overdue(db, parse_time("2026-03-01T00:00:00+00:00"))
     assert result["flagged"] == 1
     assert db.execute("SELECT is_overdue FROM compliance_requests WHERE id = %s", (rid,)).fetchone()[0]
     with pytest.raises(ValueError, match="reason"):
@@ -47,5 +53,5 @@ def test_submit_extend_and_flag_overdue(world, db):
     assert row == (new_due, "Complex request: 40 recordings to review", False)
     with pytest.raises(ValueError, match="already extended"):
         requests.extend_deadline(db, rid, "again")
-    assert run_job("flag_overdue_compliance_requests", {"now": "2026-04-01T00:00:00+00:00"})["flagged"] == 0
-    assert run_job("flag_overdue_compliance_requests", {"now": "2026-04-29T00:00:00+00:00"})["flagged"] == 1
+    assert requests.flag_overdue(db, parse_time("2026-04-01T00:00:00+00:00"))["flagged"] == 0
+    assert requests.flag_overdue(db, parse_time("2026-04-29T00:00:00+00:00"))["flagged"] == 1

@@ -1,5 +1,6 @@
-"""End to end: the local Airflow of `auralink airflow up` loads every DAG, runs the nightly DAG to success,
-and its UI shows the green run in headless Chromium (screenshot kept as a test artifact).
+"""End to end: the local Airflow of `auralink airflow up` loads every DAG, backfills two nights of the
+nightly DAG through the real scheduler (Airflow 3's backfill), each night processing its own day, and its
+UI shows the runs in headless Chromium (screenshot kept as a test artifact).
 
 Run it alone with ``pytest -m airflow_ui``; it also runs in the default suite (CI). The screenshot goes to
 ``test-artifacts/`` in the checkout, or AURALINK_TEST_ARTIFACTS. Needs Debian's ``chromium`` package and the
@@ -25,13 +26,14 @@ import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DAG_ID = "analytics_processing"  # the main nightly DAG
+DAG_ID = "nightly"  # the main nightly DAG
+CURRENT_ONLY = {"ensure_partitions", "process_compliance_requests", "flag_overdue_compliance_requests"}
 CHROMIUM = os.environ.get("AURALINK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Playwright adds --headless; the rest keep Chromium off the (closed) network and out of first-run UI.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-quic", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT = float(os.environ.get("AURALINK_E2E_START_TIMEOUT", "600"))
-RUN_TIMEOUT = float(os.environ.get("AURALINK_E2E_RUN_TIMEOUT", "1800"))  # measured: 9-16 min on 2 cores
+RUN_TIMEOUT = float(os.environ.get("AURALINK_E2E_RUN_TIMEOUT", "2700"))  # two nights, one after the other
 
 # A hard ceiling so a hung Airflow cannot eat CI's whole budget (pytest-timeout; the `with` still stops it).
 pytestmark = [pytest.mark.airflow_ui, pytest.mark.slow, pytest.mark.timeout(START_TIMEOUT + RUN_TIMEOUT + 600)]
@@ -65,8 +67,7 @@ def dag_ids_in_dags_folder() -> set[str]:
 
 @pytest.fixture
 def nightly_database(make_database) -> str:
-    """A small seeded dataset whose last day is yesterday (UTC): what tonight's nightly run would see,
-    so the source freshness gates hold whether they measure against now or against the run's date."""
+    """A small seeded dataset whose last day is yesterday (UTC): what tonight's nightly run would see."""
     from auralink.seed.generator import SeedConfig, seed_database
 
     url = make_database("migrated")
@@ -112,20 +113,24 @@ def test_local_airflow_runs_the_nightly_dag_and_shows_it_in_the_grid(nightly_dat
         assert errors["total_entries"] == 0, json.dumps(errors["import_errors"], indent=2)
         assert loaded == expected
 
-        # 2. Trigger the nightly DAG for today's 02:00 UTC slot and wait for it to finish.
-        run_id = f"e2e_{uuid.uuid4().hex[:8]}"
-        logical_date = dt.datetime.combine(dt.datetime.now(dt.UTC).date(), dt.time(2), tzinfo=dt.UTC)
+        # 2. Backfill the two nights before yesterday's (logical dates at 02:00 the day after each) and wait.
+        today = dt.datetime.now(dt.UTC).date()
+        nights = [today - dt.timedelta(days=3), today - dt.timedelta(days=2)]
         api.patch(f"/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
-        api.post(f"/dags/{DAG_ID}/dagRuns", json={  # Airflow 3: logical_date must be given (null allowed)
-            "dag_run_id": run_id, "logical_date": logical_date.isoformat(), "conf": {},
-            "note": "end-to-end test"}).raise_for_status()
+        backfill = api.post("/backfills", json={
+            "dag_id": DAG_ID, "from_date": f"{nights[0] + dt.timedelta(days=1)}T00:00:00Z",
+            "to_date": f"{nights[-1] + dt.timedelta(days=1)}T03:00:00Z", "max_active_runs": 1,
+            "reprocess_behavior": "none"}).raise_for_status().json()
         started = time.monotonic()
-        state = wait_for_run(api, run_id, timeout=RUN_TIMEOUT)
+        run_ids, states = wait_for_backfill(api, backfill["id"], expected_runs=len(nights), timeout=RUN_TIMEOUT)
         timings["run_s"] = time.monotonic() - started
-        task_ids = [ti["task_id"] for ti in
-                    api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500})
-                    .raise_for_status().json()["task_instances"]]
-        diagnostics = "" if state == "success" else failure_report(api, cfg.home, run_id)
+        state = "success" if states and set(states.values()) == {"success"} else str(states)
+        run_id = run_ids[-1]
+        instances = {ti["task_id"]: ti["state"] for ti in
+                     api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 500})
+                     .raise_for_status().json()["task_instances"]}
+        task_ids = list(instances)
+        diagnostics = "" if state == "success" else "\n".join(failure_report(api, cfg.home, r) for r in run_ids)
 
         # 3. The grid in headless Chromium, whatever the outcome: a red grid is a useful CI artifact too.
         shot = artifacts_dir() / f"airflow-grid-{DAG_ID}.png"
@@ -140,21 +145,39 @@ def test_local_airflow_runs_the_nightly_dag_and_shows_it_in_the_grid(nightly_dat
         (artifacts_dir() / "airflow-ui-timings.json").write_text(json.dumps(
             {"dag_id": DAG_ID, "tasks": len(task_ids), "state": state, "parallelism": cfg.parallelism,
              **{k: round(v, 1) for k, v in timings.items()}}, indent=2))
-        print(f"local Airflow: started in {timings['start_s']:.0f} s; {DAG_ID} ({len(task_ids)} tasks) "
-              f"{state} in {timings['run_s']:.0f} s; screenshot {shot}")
+        print(f"local Airflow: started in {timings['start_s']:.0f} s; {DAG_ID} backfill of {len(nights)} nights "
+              f"({len(task_ids)} tasks each) {state} in {timings['run_s']:.0f} s; screenshot {shot}")
 
-        assert state == "success", f"{DAG_ID} run {run_id} ended {state}\n{diagnostics}"
+        assert state == "success", f"{DAG_ID} backfill runs {run_ids} ended {state}\n{diagnostics}"
         assert shot.stat().st_size > 20_000  # a rendered grid, not a blank page
         assert page["url"].endswith(f"/dags/{DAG_ID}/runs/{run_id}"), page["url"]  # past the login form
         assert page["dag_id_shown"] and page["run_state"] == "Success", page
         assert page["missing_cells"] == [], page  # every task instance has its square in the grid
 
-        # 4. The run-tracking listener (plugins/) recorded the run and each task's last try in the project's
+        # 4. Each night processed its own day: the marts end at the last night, the jobs ran for the two days,
+        # and the current-only jobs skipped both past nights (and said so).
+        with psycopg.connect(nightly_database, autocommit=True) as conn:
+            ran = conn.execute("SELECT job_name, interval_start::date, status, stats->>'skipped' FROM job_runs "
+                               "WHERE triggered_by = 'airflow'").fetchall()
+            days = [d for (d,) in conn.execute(
+                "SELECT DISTINCT usage_date FROM analytics.daily_usage_summary ORDER BY 1").fetchall()]
+        assert {d for _, d, _, _ in ran} == set(nights), ran
+        assert days[-1] == nights[-1] and nights[0] in days, days
+        for job in CURRENT_ONLY:
+            assert sorted((d, st) for j, d, st, _ in ran if j == job) == [(n, "skipped") for n in nights], job
+        assert {j for j, _, st, _ in ran if st == "succeeded"} >= {"dbt_build", "generate_invoices", "ai_usage_costs"}
+
+        # 5. The run-tracking listener (plugins/) recorded the run and each task's last try in the project's
         # database, from the real scheduler and task processes.
-        run_row, tasks = wait_for_tracking(nightly_database, run_id, set(task_ids), timeout=60)
+        # A mapped task with nothing to map over never starts (no listener call): it is skipped, not tracked.
+        started = {t for t, st in instances.items() if st == "success" or t in CURRENT_ONLY}
+        assert {t for t, st in instances.items() if st != "success"} - CURRENT_ONLY <= {
+            "transcribe_recordings.transcribe_batch"}, instances
+        run_row, tasks = wait_for_tracking(nightly_database, run_id, started, timeout=60)
         assert run_row is not None and run_row[0] == "success" and run_row[1] is not None, run_row
-        assert set(tasks) == set(task_ids), sorted(set(task_ids) ^ set(tasks))
-        assert set(tasks.values()) == {"success"}, tasks
+        assert set(tasks) == started, sorted(started ^ set(tasks))
+        assert {t for t, st in tasks.items() if st != "success"} == CURRENT_ONLY, tasks
+        assert {tasks[t] for t in CURRENT_ONLY} == {"skipped"}
 
 
 def wait_for_tracking(url: str, run_id: str, task_ids: set[str], timeout: float) -> tuple[Any, dict[str, str]]:
@@ -184,15 +207,22 @@ def wait_for_dags(api: httpx.Client, expected: set[str], timeout: float) -> set[
         time.sleep(3)
 
 
-def wait_for_run(api: httpx.Client, run_id: str, timeout: float) -> str:
+def wait_for_backfill(api: httpx.Client, backfill_id: int, expected_runs: int,
+                      timeout: float) -> tuple[list[str], dict[str, str]]:
+    """The backfill's run ids (oldest first) and their states, once every one of them has finished."""
     deadline = time.monotonic() + timeout
-    state = "queued"
+    states: dict[str, str] = {}
+    run_ids: list[str] = []
     while time.monotonic() < deadline:
-        state = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").raise_for_status().json()["state"]
-        if state in ("success", "failed"):
-            return state
+        runs = [r for r in api.get(f"/dags/{DAG_ID}/dagRuns", params={"limit": 100, "run_type": "backfill"})
+                .raise_for_status().json()["dag_runs"]]
+        runs.sort(key=lambda r: r["logical_date"])
+        run_ids = [r["dag_run_id"] for r in runs]
+        states = {r["dag_run_id"]: r["state"] for r in runs}
+        if len(runs) == expected_runs and all(s in ("success", "failed") for s in states.values()):
+            break
         time.sleep(5)
-    return f"still {state} after {timeout:.0f} s"
+    return run_ids, states
 
 
 def failure_report(api: httpx.Client, home: Path, run_id: str) -> str:

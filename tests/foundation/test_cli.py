@@ -46,7 +46,12 @@ def test_unknown_job_exits_2_without_traceback(db_url):
 
 def test_bad_parameter_exits_2(db_url):
     out = run_cli("jobs", "run", "ensure_partitions", "-p", "months_ahead=many")
-    assert out.returncode == 2 and "months_ahead='many' is not a valid int" in out.stderr
+    assert out.returncode == 2 and "parameter months_ahead='many': Input should be a valid integer" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    out = run_cli("jobs", "run", "analyze_call_quality", "-p", "batch_size=0")  # bounds come from the schema
+    assert out.returncode == 2 and "batch_size='0': Input should be greater than or equal to 1" in out.stderr
+    out = run_cli("jobs", "run", "generate_invoices", "-p", "org=not-a-uuid")
+    assert out.returncode == 2 and "org='not-a-uuid'" in out.stderr and "Traceback" not in out.stderr
     out = run_cli("jobs", "run", "ensure_partitions", "-p", "nope=1")
     assert out.returncode == 2 and "has no parameter nope" in out.stderr
 
@@ -79,11 +84,10 @@ def test_bad_secret_key_is_a_clear_error(bad, monkeypatch):
         crypto.load_key()
 
 
-def test_pipeline_stage_selection(db_url, monkeypatch):
+def test_pipeline_selection_runs_the_graph_in_order(db_url, monkeypatch):
     from auralink import pipeline
 
     ran: list[str] = []
     monkeypatch.setattr(pipeline, "run_job", lambda name, **kw: ran.append(name) or {"status": "succeeded"})
-    pipeline.run_pipeline(from_stage=10, to_stage=25, skip_stages=frozenset({20, 21, 22}))
-    assert "ensure_partitions" in ran and "check_source_quality" in ran
-    assert not {"transcribe_recordings", "dbt_build"} & set(ran)
+    pipeline.run_pipeline(select=["+check_source_quality"], exclude=["transcribe_recordings"])
+    assert ran == ["summarize_transcripts", "check_source_quality"]

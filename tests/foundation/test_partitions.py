@@ -19,9 +19,9 @@ from auralink.db import partitions
 from auralink.db.connection import scalar
 from auralink.db.migrate import migrate
 from auralink.jobs import JobContext, run_job
-from auralink.jobs.interval import DataInterval, parse_time
 
 from tests.concurrency import run_concurrently
+from tests.nights import ending
 
 UTC = dt.UTC
 
@@ -107,12 +107,12 @@ def test_rows_in_default_move_to_their_month_on_the_next_run(db):
 
 def test_horizon_follows_the_later_of_wall_clock_and_now(db):
     now = _wall()
-    past = run_job("ensure_partitions", {}, interval=night_ending("2020-01-15T02:00:00+00:00"))
+    past = run_job("ensure_partitions", {}, interval=ending("2020-01-15T02:00:00+00:00"))
     assert past["status"] == "skipped"  # current night only: a backfill never creates (or recreates) months
     assert db.execute("SELECT count(*) FROM monthly_partitions('audit_logs') WHERE range_start < %s",
                       (_month(now),)).fetchone()[0] == 0
     later = now + dt.timedelta(days=200)
-    result = run_job("ensure_partitions", {"months_ahead": 3}, interval=night_ending(later.isoformat()))
+    result = run_job("ensure_partitions", {"months_ahead": 3}, interval=ending(later.isoformat()))
     expected = _months(_month(now), partitions.add_months(_month(later), 3))
     for table in partitions.PARTITIONED_TABLES:
         have = [p.range_start.date() for p in partitions.list_partitions(db, table) if not p.is_default]
@@ -152,7 +152,7 @@ def test_months_ahead_that_archival_dropped_stay_dropped(db_url, db, tmp_path, m
     assert _audit(db, now) == "audit_logs_default"
     # Past the newest archived month creation goes on as usual.
     later = now + dt.timedelta(days=200)
-    created = run_job("ensure_partitions", {}, interval=night_ending(later.isoformat()))["created"]
+    created = run_job("ensure_partitions", {}, interval=ending(later.isoformat()))["created"]
     first_new = partitions.add_months(_month(now), 4)
     assert f"audit_logs_p{first_new:%Y%m}" in created
     assert not [n for n in created if n.startswith("audit_logs_") and n < f"audit_logs_p{first_new:%Y%m}"]
@@ -189,7 +189,7 @@ def test_two_partition_jobs_at_once_both_succeed(db_url, db):
     assert errors == [] and sorted(counts) == [0, 0, 6]
 
     # And the job itself, twice at once: neither fails (a run that finds the night done may be skipped).
-    runs, errors = run_concurrently(lambda: run_job("ensure_partitions", {}, interval=night_ending((later + dt.timedelta(days=60)).isoformat())),
+    runs, errors = run_concurrently(lambda: run_job("ensure_partitions", {}, interval=ending((later + dt.timedelta(days=60)).isoformat())),
                                     times=2)
     assert errors == [] and all(r["status"] in ("succeeded", "skipped") for r in runs)
 
@@ -235,7 +235,7 @@ def test_creation_behind_a_long_reader_never_queues_inserts(db_url, db):
     def creator() -> None:
         try:
             job_result.update(run_job("ensure_partitions", {"lock_timeout_ms": int(lock_timeout * 1000)},
-                                      interval=night_ending(now + dt.timedelta(days=200))))
+                                      interval=ending(now + dt.timedelta(days=200))))
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             failures.append(exc)
 
@@ -307,7 +307,7 @@ def test_creation_that_cannot_get_its_lock_fails_in_one_line_and_writes_go_on(db
     assert "Traceback" not in out.stderr
     assert db.execute("SELECT status FROM job_runs WHERE job_name = 'ensure_partitions'").fetchone()[0] == "failed"
     # Once the reader is gone the next run makes everything; the caller's lock_timeout was never changed.
-    assert run_job("ensure_partitions", {}, interval=night_ending(later))["status"] == "succeeded"
+    assert run_job("ensure_partitions", {}, interval=ending(later))["status"] == "succeeded"
     assert db.execute("SELECT ensure_monthly_partitions('audit_logs', '2032-01-01', '2032-01-01')").fetchone()[0] == 1
     assert db.execute("SHOW lock_timeout").fetchone()[0] == "5s"
 
@@ -345,7 +345,3 @@ def test_archival_detach_behind_a_long_reader_retries_and_inserts_go_on(db_url, 
     assert len(inserted) >= 20  # the product kept writing while the reader held and archival waited
     assert outcome["dropped"] == 1 and outcome["rows_archived"] == 1
 
-
-def night_ending(at) -> DataInterval:
-    """A night that ends at ``at`` (a later night than today's, so the current-only job runs for it)."""
-    return DataInterval.ending_at(parse_time(at) if isinstance(at, str) else at)

@@ -12,6 +12,7 @@ from auralink.billing.usage import record_usage
 from auralink.insights.refresh import refresh_organization
 from auralink.insights.settings import InsightSettings
 from psycopg.rows import dict_row
+from tests.nights import ending
 
 AS_OF = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 START = AS_OF - dt.timedelta(days=30)
@@ -207,8 +208,8 @@ def test_refresh_deduplicates_keeps_triage_and_resolves(db):
 def test_job_on_seed(seeded_db):
     from auralink.jobs import run_job
 
-    out = run_job("refresh_cost_insights", {"as_of": "2026-11-21T00:00:00+00:00"})
+    out = run_job("refresh_cost_insights", {}, interval=ending("2026-11-21T00:00:00+00:00"))
     assert out["status"] == "succeeded" and out["failed"] == 0
-    again = run_job("refresh_cost_insights", {"as_of": "2026-11-21T01:00:00+00:00"})
+    again = run_job("refresh_cost_insights", {}, interval=ending("2026-11-21T01:00:00+00:00"))
     assert again["new"] == 0 and again["found"] == out["found"]
     print(seeded_db.execute("SELECT insight_type, title, estimated_monthly_saving_usd FROM cost_optimization_insights").fetchall())

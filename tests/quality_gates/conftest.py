@@ -10,11 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from auralink.jobs.interval import DataInterval
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-# The seed ends on 2026-11-20 (tests/conftest.py SMALL_SEED): its nightly run is the next day at 02:00 UTC.
-SEED_AS_OF = dt.datetime(2026, 11, 21, 2, tzinfo=dt.UTC)
+# The seed ends on 2026-11-20 (tests/conftest.py SMALL_SEED): the night that processes it.
+SEED_NIGHT = DataInterval.for_day(dt.date(2026, 11, 20))
 
 
 def url_for(dbname: str) -> str:
@@ -41,7 +42,6 @@ def gx_dir(tmp_path, monkeypatch):
     """Validation results and Data Docs of this test only."""
     path = tmp_path / "gx"
     monkeypatch.setenv("AURALINK_GX_DIR", str(path))
-    monkeypatch.delenv("AURALINK_QUALITY_AS_OF", raising=False)
     return path
 
 
@@ -55,8 +55,7 @@ def built_template(seeded_template: str):
     url = url_for(name)
     with psycopg.connect(url, autocommit=True) as conn:
         # As on a real night: a summary made a week after the seed's last day records AI usage dated
-        # today, so the marts' newest day (daily_usage_summary, ai_usage_analytics) is later than the
-        # newest usage record's. The volume checks must still find the usage day's rows.
+        # then; the night of the seed's last day neither builds nor checks that later day.
         conn.execute("""INSERT INTO ai_usage (organization_id, call_id, feature, provider, model, unit_type, units,
                                               input_tokens, output_tokens, cost_usd, occurred_at, idempotency_key)
                         SELECT organization_id, call_id, feature, provider, model, unit_type, units, input_tokens,
@@ -64,8 +63,8 @@ def built_template(seeded_template: str):
                         FROM ai_usage ORDER BY occurred_at DESC, id LIMIT 1""")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", url)
-        build(url=url)
-        run_job("ai_usage_costs", url=url)
+        build(url=url, interval=SEED_NIGHT)
+        run_job("ai_usage_costs", url=url, interval=SEED_NIGHT)
     yield name
     _drop(name)
 

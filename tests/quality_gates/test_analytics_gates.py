@@ -8,12 +8,14 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from auralink.jobs import JobFailed, nightly_jobs, run_job
+from auralink.jobs import JobFailed, graph, run_job
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "analytics_processing.py"
-# dbt, the AI costs and the source gate already ran for this night (the fixture built them); dag.test()
-# marks the task ids this matches (whole id) as succeeded without running them.
-ALREADY_BUILT = r"dbt\..+|ai_usage_costs|check_source_quality"
+from tests.quality_gates.conftest import SEED_NIGHT
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "nightly.py"
+# dbt, the AI costs and what runs before them already ran for this night (the fixture built them);
+# dag.test() marks the task ids this matches (whole id) as succeeded without running them.
+ALREADY_BUILT = r"dbt_build\..+|ai_usage_costs|check_source_quality|summarize_transcripts|analyze_call_quality"
 
 
 def load_dag():
@@ -21,7 +23,7 @@ def load_dag():
 
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert bag.import_errors == {}, bag.import_errors
-    return bag.dags["analytics_processing"]
+    return bag.dags["nightly"]
 
 
 def _failed(db) -> set[tuple[str, str | None, str]]:
@@ -45,14 +47,15 @@ def _plant_bad_marts(db) -> None:
                   WHERE usage_date = (SELECT max(usage_date) FROM ai_usage_analytics)""")
 
 
-def test_stage_38_runs_after_dbt_and_ai_costs_in_the_pipeline():
-    stages = {j.name: j.stage for j in nightly_jobs()}
-    assert stages["dbt_build"] < stages["ai_usage_costs"] < stages["check_analytics_quality"] == 38
-    assert all(s >= 40 for name, s in stages.items() if s > 38)
+def test_the_mart_gate_runs_after_dbt_and_ai_costs_and_before_what_bills_or_publishes():
+    edges = graph.edges("nightly")
+    assert {("dbt_build", "check_analytics_quality"), ("ai_usage_costs", "check_analytics_quality"),
+            ("check_analytics_quality", "generate_invoices"), ("check_analytics_quality", "generate_due_reports"),
+            ("check_analytics_quality", "refresh_cost_insights")} <= edges
 
 
 def test_mart_gates_pass_on_what_dbt_builds(analytics_url, analytics_db, gx_dir):
-    result = run_job("check_analytics_quality")
+    result = run_job("check_analytics_quality", interval=SEED_NIGHT)
     assert result["status"] == "succeeded" and result["checks"] > 50 and result["warnings"] == 0
     tables = {t for (t,) in analytics_db.execute("SELECT DISTINCT table_name FROM data_quality_results WHERE phase = 'analytics'")}
     assert tables == {"analytics.fct_call_quality", "analytics.daily_usage_summary", "analytics.organization_analytics_summary",
@@ -63,7 +66,7 @@ def test_mart_gates_pass_on_what_dbt_builds(analytics_url, analytics_db, gx_dir)
 def test_bad_marts_fail_each_kind_of_check(analytics_url, analytics_db, gx_dir):
     _plant_bad_marts(analytics_db)
     with pytest.raises(JobFailed, match="analytics quality gates failed"):
-        run_job("check_analytics_quality")
+        run_job("check_analytics_quality", interval=SEED_NIGHT)
     failed = _failed(analytics_db)
     assert {
         ("analytics.fct_call_quality", "avg_mos", "expect_column_values_to_be_between"),          # MOS 1..4.5
@@ -79,6 +82,7 @@ def test_bad_marts_fail_each_kind_of_check(analytics_url, analytics_db, gx_dir):
 def test_a_failing_mart_gate_stops_everything_downstream(airflow_db, analytics_url, analytics_db, gx_dir):
     analytics_db.execute("""UPDATE analytics.fct_call_quality SET avg_mos = 4.8 WHERE call_id =
                             (SELECT call_id FROM analytics.fct_call_quality ORDER BY call_date DESC, call_id LIMIT 1)""")
+    analytics_db.execute("UPDATE call_recordings SET status = 'deleted', deleted_at = now()")  # no speech to do
     dag = load_dag()
     for t in dag.tasks:
         t.retries = 0
@@ -87,8 +91,15 @@ def test_a_failing_mart_gate_stops_everything_downstream(airflow_db, analytics_u
     assert run.state == "failed"
     assert states["check_analytics_quality"] == "failed"
     downstream = dag.get_task("check_analytics_quality").get_flat_relative_ids(upstream=False)
-    assert "publish_analytics_assets" in downstream and any(t.startswith("stage_40.") for t in downstream)
-    assert {states[t] for t in downstream} == {"upstream_failed"}  # no Asset announced, no invoice, no report
+    assert {"generate_invoices", "generate_due_reports", "process_compliance_requests"} <= downstream
+    assert {states[t] for t in downstream} == {"upstream_failed"}  # no invoice, no report
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:  # the gate failed: no mart was announced
+        announced = {uri for (uri,) in session.query(AssetModel.uri).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+                     .filter(AssetEvent.source_run_id == run.run_id)}
+    assert not {u for u in announced if u.startswith("auralink://analytics/")}, announced
     assert not analytics_db.execute("SELECT count(*) FROM job_runs WHERE job_name IN "
                                     "('generate_invoices', 'refresh_cost_insights')").fetchone()[0]
 
@@ -99,16 +110,18 @@ def test_a_failing_mart_gate_stops_everything_downstream(airflow_db, analytics_u
 
 
 def test_stale_sources_stop_the_dag_before_dbt(airflow_db, seeded_url, seeded_db, gx_dir):
-    """Freshness is measured against the run's date: a night ten days after the data's last day fails."""
+    """Freshness is measured against the run's night: a night ten days after the data's last day fails."""
     dag = load_dag()
     for t in dag.tasks:
         t.retries = 0
+    seeded_db.execute("UPDATE call_recordings SET status = 'deleted', deleted_at = now()")  # no speech to do
     run = dag.test(logical_date=dt.datetime(2026, 12, 1, 2, tzinfo=dt.UTC))
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["check_source_quality"] == "failed"
-    assert {s for t, s in states.items() if t != "check_source_quality"} == {"upstream_failed"}
-    as_of = seeded_db.execute("SELECT params->>'as_of' FROM job_runs WHERE job_name = 'check_source_quality'").fetchone()[0]
-    assert as_of.startswith("2026-12-01")
+    downstream = dag.get_task("check_source_quality").get_flat_relative_ids(upstream=False)
+    assert {states[t] for t in downstream} == {"upstream_failed"}
+    night = seeded_db.execute("SELECT interval_end FROM job_runs WHERE job_name = 'check_source_quality'").fetchone()[0]
+    assert night == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     page = next((gx_dir / "data_docs" / "validations" / "source" / "calls").rglob("*.html")).read_text()
     assert "expect_column_max_to_be_between" in page and "freshness" in page
 
@@ -117,9 +130,11 @@ def test_the_mart_gate_sits_between_the_build_and_everything_that_publishes():
     dag = load_dag()
     gate = dag.get_task("check_analytics_quality")
     upstream = gate.get_flat_relative_ids(upstream=True)
-    assert {"check_source_quality", "ai_usage_costs", "dbt.fct_call_quality_model_build", "dbt.monthly_costs_model_build",
-            "dbt.daily_usage_summary_model_build", "dbt.organization_analytics_summary_model_build"} <= upstream
+    assert {"check_source_quality", "ai_usage_costs", "dbt_build.fct_call_quality_model_build",
+            "dbt_build.monthly_costs_model_build", "dbt_build.daily_usage_summary_model_build",
+            "dbt_build.organization_analytics_summary_model_build"} <= upstream
     downstream = gate.get_flat_relative_ids(upstream=False)
-    assert "publish_analytics_assets" in downstream
-    assert {f"stage_{j.stage}.{j.name}" for j in nightly_jobs() if j.stage >= 40} <= downstream
+    assert {"generate_invoices", "refresh_cost_insights", "generate_due_reports", "apply_retention_policies",
+            "process_compliance_requests"} <= downstream
     assert "ai_usage_costs" not in downstream  # the AI costs are an input of the gate, not gated by it
+    assert {o.uri for o in gate.outlets} >= {"auralink://analytics/monthly_costs"}  # announced when it passes

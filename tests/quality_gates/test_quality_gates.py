@@ -12,7 +12,9 @@ import pytest
 from auralink.jobs import JobFailed, run_job
 
 from tests.concurrency import run_concurrently
-from tests.quality_gates.conftest import SEED_AS_OF
+from auralink.jobs.interval import DataInterval
+
+from tests.quality_gates.conftest import SEED_NIGHT
 
 
 def _failed(db) -> set[tuple[str, str | None, str, bool]]:
@@ -31,12 +33,10 @@ def _with_password(url: str) -> tuple[str, str]:
 
 
 def test_gates_pass_on_the_seed_and_build_data_docs(seeded_url, seeded_db, gx_dir, monkeypatch):
-    # The run's "as of" from the environment (how `auralink pipeline run` replays a snapshot's night).
-    monkeypatch.setenv("AURALINK_QUALITY_AS_OF", SEED_AS_OF.isoformat())
     url, secret = _with_password(seeded_url)
-    result = run_job("check_source_quality", url=url)
+    result = run_job("check_source_quality", url=url, interval=SEED_NIGHT)
     assert result["status"] == "succeeded" and result["checks"] > 25 and result["warnings"] == 0
-    assert result["as_of"] == SEED_AS_OF.isoformat()
+    assert result["window_end"] == "2026-11-21T00:00:00+00:00"  # the night's end: freshness is judged there
     rows = seeded_db.execute("SELECT expectation, phase, ge_run_name, description FROM data_quality_results").fetchall()
     assert len(rows) == result["checks"]
     assert {r[1] for r in rows} == {"source"} and {r[2] for r in rows} == {result["ge_run_name"]}
@@ -57,7 +57,7 @@ def test_gates_pass_on_the_seed_and_build_data_docs(seeded_url, seeded_db, gx_di
 def test_unknown_codec_is_a_warning_not_a_stop(seeded_url, seeded_db):
     seeded_db.execute("""UPDATE call_quality_samples SET codec = 'mystery'
                          WHERE id IN (SELECT id FROM call_quality_samples ORDER BY sampled_at DESC LIMIT 200)""")
-    result = run_job("check_source_quality", {"as_of": SEED_AS_OF})
+    result = run_job("check_source_quality", {}, interval=SEED_NIGHT)
     assert result["status"] == "succeeded" and result["warnings"] >= 1
     assert ("call_quality_samples", "codec", "expect_column_values_to_be_in_set", False) in _failed(seeded_db)
 
@@ -67,7 +67,7 @@ def test_broken_rows_block_the_run(seeded_url, seeded_db):
     seeded_db.execute("""UPDATE calls SET duration_seconds = 777600, ended_at = started_at + interval '9 days'
                          WHERE id = (SELECT id FROM calls ORDER BY started_at DESC LIMIT 1)""")
     with pytest.raises(JobFailed, match="calls.duration_seconds expect_column_values_to_be_between"):
-        run_job("check_source_quality", {"as_of": SEED_AS_OF})
+        run_job("check_source_quality", {}, interval=SEED_NIGHT)
     status = seeded_db.execute("SELECT status FROM job_runs WHERE job_name = 'check_source_quality'").fetchone()[0]
     assert status == "failed"
 
@@ -75,7 +75,7 @@ def test_broken_rows_block_the_run(seeded_url, seeded_db):
 def test_stale_sources_block_and_quiet_ones_only_warn(seeded_url, seeded_db):
     # Three days after the seed's last day nothing new has arrived: the feeds stalled.
     with pytest.raises(JobFailed, match="Data Docs: ") as failure:
-        run_job("check_source_quality", {"as_of": SEED_AS_OF + dt.timedelta(days=3), "max_age_hours": "36"})
+        run_job("check_source_quality", {"max_age_hours": "36"}, interval=DataInterval.for_day(dt.date(2026, 11, 23)))
     for table, column in (("calls", "started_at"), ("call_quality_samples", "sampled_at"), ("usage_records", "recorded_at")):
         assert f"{table}.{column} expect_column_max_to_be_between" in str(failure.value)
     failed = _failed(seeded_db)
@@ -84,7 +84,7 @@ def test_stale_sources_block_and_quiet_ones_only_warn(seeded_url, seeded_db):
     assert ("audit_logs", "occurred_at", "expect_column_max_to_be_between", False) in failed
     observed = seeded_db.execute("""SELECT observed->>'observed_value' FROM data_quality_results
                                     WHERE table_name = 'calls' AND expectation = 'expect_column_max_to_be_between'""").fetchone()[0]
-    assert observed.startswith("2026-11-20")  # the newest call, for whoever reads the failure
+    assert observed is None  # no call at all in the two days before the night's end
 
 
 def test_orphaned_keys_block_the_run(seeded_url, seeded_db):
@@ -97,7 +97,7 @@ def test_orphaned_keys_block_the_run(seeded_url, seeded_db):
     seeded_db.execute("UPDATE calls SET organization_id = gen_random_uuid() WHERE id = (SELECT id FROM calls ORDER BY started_at DESC LIMIT 1)")
     seeded_db.execute("SET session_replication_role = origin")
     with pytest.raises(JobFailed) as failure:
-        run_job("check_source_quality", {"as_of": SEED_AS_OF})
+        run_job("check_source_quality", {}, interval=SEED_NIGHT)
     for key in ("usage_records.organization_id", "call_quality_samples.call_id", "call_quality_samples.participant_id",
                 "calls.organization_id"):
         assert f"{key} unexpected_rows_expectation" in str(failure.value)
@@ -108,7 +108,9 @@ def test_orphaned_keys_block_the_run(seeded_url, seeded_db):
 
 
 def test_two_runs_at_once_keep_both_results_in_one_site(seeded_url, seeded_db, gx_dir):
-    results, errors = run_concurrently(lambda: run_job("check_source_quality", {"as_of": SEED_AS_OF}), times=2)
+    # Two nights at once (a second run of the same night would find it done and skip).
+    nights = iter([SEED_NIGHT, DataInterval.for_day(dt.date(2026, 11, 19))])
+    results, errors = run_concurrently(lambda: run_job("check_source_quality", {}, interval=next(nights)), times=2)
     assert errors == [] and [r["status"] for r in results] == ["succeeded", "succeeded"]
     runs = {p.name for p in (gx_dir / "validations" / "source" / "calls").iterdir()}
     assert runs == {r["ge_run_name"] for r in results} and len(runs) == 2

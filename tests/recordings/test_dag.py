@@ -28,13 +28,13 @@ def _dag():
 
 def test_dag_structure():
     dag = _dag()
-    assert dag.schedule == "0 */4 * * *" and not dag.catchup
+    assert dag.timetable._expression == "0 */4 * * *" and not dag.catchup
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"plan_transcription_batches", "transcribe_batch", "analyze_call_quality",
-                          "summarize_transcripts"}
-    assert tasks["transcribe_batch"].pool == TRANSCRIPTION_POOL
-    assert tasks["transcribe_batch"].retries == 2
-    assert "transcribe_batch" in tasks["summarize_transcripts"].upstream_task_ids
+    assert set(tasks) == {"transcribe_recordings.plan_batches", "transcribe_recordings.transcribe_batch",
+                          "analyze_call_quality", "summarize_transcripts"}
+    batch = tasks["transcribe_recordings.transcribe_batch"]
+    assert batch.pool == TRANSCRIPTION_POOL and batch.retries == 2
+    assert batch.task_id in tasks["summarize_transcripts"].upstream_task_ids
     assert str(tasks["summarize_transcripts"].trigger_rule) in ("none_failed", "TriggerRule.NONE_FAILED")
 
 
@@ -47,10 +47,10 @@ def test_dag_processes_seeded_recordings(seeded_db, transcription_pool, monkeypa
     assert total > 10
 
     dag = _dag()
-    run = dag.test(run_conf={"batch_size": 16, "max_batches": 10})
+    run = dag.test(run_conf={"transcribe_recordings.batch_size": 16, "transcribe_recordings.max_batches": 10})
     assert str(run.state).endswith("success"), run.state
     states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
-    mapped = [k for k in states if k[0] == "transcribe_batch"]
+    mapped = [k for k in states if k[0] == "transcribe_recordings.transcribe_batch"]
     assert len(mapped) == -(-total // 16) and all(states[k].endswith("success") for k in mapped)
 
     # Every readable recording has a transcription, a quality report for its call and a summary,
@@ -86,7 +86,7 @@ def test_dag_processes_seeded_recordings(seeded_db, transcription_pool, monkeypa
     # A second run finds nothing new to do and duplicates nothing.
     counts = db.execute("SELECT (SELECT count(*) FROM transcriptions), (SELECT count(*) FROM call_summaries), "
                         "(SELECT count(*) FROM call_quality_reports), (SELECT count(*) FROM ai_usage)").fetchone()
-    rerun = dag.test(run_conf={"batch_size": 16, "max_batches": 10})
+    rerun = dag.test(run_conf={"transcribe_recordings.batch_size": 16, "transcribe_recordings.max_batches": 10})
     assert str(rerun.state).endswith("success")
     assert db.execute("SELECT (SELECT count(*) FROM transcriptions), (SELECT count(*) FROM call_summaries), "
                       "(SELECT count(*) FROM call_quality_reports), (SELECT count(*) FROM ai_usage)").fetchone() == counts

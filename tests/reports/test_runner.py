@@ -16,6 +16,7 @@ from auralink.jobs import run_job
 from auralink.reports.runner import run_due_reports, ticks
 
 from tests.concurrency import run_concurrently
+from tests.nights import ending
 
 EXAMPLE = {"metrics": [{"column": "call_minutes", "agg": "sum"}], "dimensions": ["day"],
            "filters": [{"column": "call_type", "op": "=", "value": "video"}], "date_range": {"last_days": 30},
@@ -38,8 +39,8 @@ def test_ticks_use_the_organization_time_zone():
 
 def test_due_report_generated_once_per_tick_even_when_run_twice(reports, db, reports_dir):
     rid = reports.report("Video minutes", EXAMPLE, formats=("csv", "json"))
-    first = run_job("generate_due_reports", {"now": NOW.isoformat()})
-    second = run_job("generate_due_reports", {"now": (NOW + dt.timedelta(hours=1)).isoformat()})
+    first = run_job("generate_due_reports", {}, interval=ending(NOW.isoformat()))
+    second = run_job("generate_due_reports", {}, interval=ending((NOW + dt.timedelta(hours=1)).isoformat()))
     assert first["reports"]["succeeded"] == 1
     assert second["reports"] == {"succeeded": 0, "failed": 0, "not_due": 1}
     runs = db.execute("SELECT scheduled_for, status, row_count, outputs FROM report_runs WHERE report_id = %s",
@@ -58,7 +59,7 @@ def test_due_report_generated_once_per_tick_even_when_run_twice(reports, db, rep
         "SELECT last_run_at, next_run_at, last_status FROM custom_reports WHERE id = %s", (rid,)).fetchone()
     assert last_run == NOW and last_status == "succeeded" and next_run == dt.datetime(2026, 11, 12, 11, 0, tzinfo=dt.UTC)
     # the next day's tick is a new run
-    third = run_job("generate_due_reports", {"now": (NOW + dt.timedelta(days=1)).isoformat()})
+    third = run_job("generate_due_reports", {}, interval=ending((NOW + dt.timedelta(days=1)).isoformat()))
     assert third["reports"]["succeeded"] == 1
     assert db.execute("SELECT count(*) FROM report_runs WHERE report_id = %s", (rid,)).fetchone()[0] == 2
 
@@ -80,7 +81,7 @@ def test_bad_definition_fails_alone(reports, db, reports_dir):
     good = reports.report("Good", EXAMPLE)
     bad = reports.report("Injected", {**EXAMPLE, "metrics": [{"column": "call_minutes; DROP TABLE calls", "agg": "sum"}]})
     bad_cron = reports.report("Bad cron", EXAMPLE, cron="every monday")
-    out = run_job("generate_due_reports", {"now": NOW.isoformat()})
+    out = run_job("generate_due_reports", {}, interval=ending(NOW.isoformat()))
     assert out["status"] == "partial" and out["reports"]["succeeded"] == 1 and out["reports"]["failed"] == 2
     status = dict(db.execute("SELECT id, last_status FROM custom_reports").fetchall())
     assert status == {good: "succeeded", bad: "failed", bad_cron: "failed"}
@@ -89,7 +90,7 @@ def test_bad_definition_fails_alone(reports, db, reports_dir):
     assert "not a valid cron" in db.execute("SELECT last_error FROM custom_reports WHERE id = %s", (bad_cron,)).fetchone()[0]
     assert db.execute("SELECT count(*) FROM calls").fetchone()[0] > 0
     # the failed tick is not retried within the same tick
-    again = run_job("generate_due_reports", {"now": NOW.isoformat()})
+    again = run_job("generate_due_reports", {}, interval=ending(NOW.isoformat()))
     assert again["reports"]["not_due"] == 2
 
 
@@ -117,7 +118,7 @@ def test_pdf_report_has_its_chart(reports, db, reports_dir, tmp_path):
 
 
 def test_seeded_reports_all_generate(seeded_db, reports_dir):
-    out = run_job("generate_due_reports", {"now": "2026-11-21T12:00:00+00:00"})
+    out = run_job("generate_due_reports", {}, interval=ending("2026-11-21T12:00:00+00:00"))
     total = seeded_db.execute("SELECT count(*) FROM custom_reports WHERE enabled AND schedule_cron IS NOT NULL").fetchone()[0]
     assert out["reports"]["succeeded"] == total and out["reports"]["failed"] == 0
     assert seeded_db.execute("SELECT count(*) FROM report_runs WHERE status = 'succeeded'").fetchone()[0] == total

@@ -73,8 +73,15 @@ def _run(args: argparse.Namespace) -> int:
             if conn.execute("SELECT 1 FROM custom_reports WHERE id = %s", (report_id,)).fetchone() is None:
                 raise CliError(f"no report {report_id}", EXIT_BAD_ITEM)
         args.report = str(report_id)
-    params = {k: v for k, v in (("now", args.now), ("report_id", args.report)) if v}
-    print(json.dumps(run_job("generate_due_reports", params), indent=2, default=str))
+    import datetime as dt
+
+    from auralink.jobs.interval import DataInterval, parse_time
+
+    # On demand, "due now" means now (asked for explicitly): the job's "now" is its interval's end.
+    now = parse_time(args.now) if args.now else dt.datetime.now(dt.UTC)
+    params = {"report_id": args.report} if args.report else {}
+    print(json.dumps(run_job("generate_due_reports", params, interval=DataInterval.ending_at(now)), indent=2,
+                     default=str))
     return 0
 
 

@@ -31,7 +31,7 @@ def detect_security_events(ctx: JobContext, since: dt.datetime | None = None, ru
             row = conn.execute("SELECT watermark FROM detection_watermarks WHERE detector = %s", (DETECTOR,)).fetchone()
             since = (row[0] - dt.timedelta(hours=settings.overlap_hours) if row
                      else until - dt.timedelta(days=settings.initial_lookback_days))
-            since = min(since, ctx.interval.start - dt.timedelta(hours=settings.overlap_hours))
+            since = min(since, ctx.interval.start)
         since = _aware(since)
         assert since is not None  # set from the argument or the watermark above
         if since >= until:
