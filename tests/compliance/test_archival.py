@@ -15,8 +15,9 @@ import pytest
 from auralink.compliance import archival
 from auralink.jobs import run_job
 
-from .conftest import build_world, skipped_items
 from tests.nights import ending
+
+from .conftest import build_world, skipped_items
 
 AS_OF = "2026-11-27T00:00:00+00:00"  # May and June 2026 are wholly past 90 days; November is not
 

@@ -8,8 +8,9 @@ import gzip
 
 from auralink.jobs import run_job
 
-from .conftest import skipped_items
 from tests.nights import ending
+
+from .conftest import skipped_items
 
 AS_OF = "2026-12-31T00:00:00+00:00"  # the world's calls (10-14 Nov 2026) are ~50 days old then
 

@@ -17,7 +17,6 @@ import re
 import shutil
 import socket
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 

@@ -12,6 +12,7 @@ from auralink.billing.usage import record_usage
 from auralink.insights.refresh import refresh_organization
 from auralink.insights.settings import InsightSettings
 from psycopg.rows import dict_row
+
 from tests.nights import ending
 
 AS_OF = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)

@@ -10,10 +10,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from auralink.jobs import JobFailed, run_job
-
-from tests.concurrency import run_concurrently
 from auralink.jobs.interval import DataInterval
 
+from tests.concurrency import run_concurrently
 from tests.quality_gates.conftest import SEED_NIGHT
 
 

@@ -279,7 +279,7 @@ def test_nightly_cron_runs_the_template_at_two_utc_suspended_never_overlapping(d
 
 
 def test_nightly_runs_one_step_per_job_for_the_nights_date(documents):
-    from auralink.jobs import graph, get_job
+    from auralink.jobs import get_job, graph
 
     doc = documents["nightly.yaml"]
     templates = templates_of(doc)
