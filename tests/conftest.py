@@ -175,6 +175,32 @@ def airflow_db():
     return os.environ["AIRFLOW_HOME"]
 
 
+@pytest.fixture
+def least_privilege_url(pg_server, monkeypatch):
+    """A database of its own owned by a role that logs in with a password and is no superuser (as
+    production hands the platform); DATABASE_URL points at it. Both are dropped at the end."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    role = f"auralink_lp_{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(16)
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE")
+        admin.execute(f'CREATE DATABASE "{role}" OWNER {role}')
+    parts = urlsplit(ADMIN_URL)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{role}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    url = urlunsplit(parts._replace(netloc=netloc, path=f"/{role}"))
+    monkeypatch.setenv("DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{role}" WITH (FORCE)')
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+
 def shared_dir() -> Path | None:
     """../shared beside the project root (developers' and CI's machines), or AURALINK_SHARED_DIR."""
     configured = os.environ.get("AURALINK_SHARED_DIR")

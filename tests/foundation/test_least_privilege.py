@@ -8,33 +8,11 @@ database, and is dropped with it at the end.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from tests.conftest import ADMIN_URL, SMALL_SEED
-
-
-@pytest.fixture
-def least_privilege_url(pg_server, monkeypatch):
-    role = f"auralink_lp_{secrets.token_hex(4)}"
-    password = secrets.token_urlsafe(16)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE")
-        admin.execute(f'CREATE DATABASE "{role}" OWNER {role}')
-    parts = urlsplit(ADMIN_URL)
-    host = parts.hostname or "127.0.0.1"
-    netloc = f"{role}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
-    url = urlunsplit(parts._replace(netloc=netloc, path=f"/{role}"))
-    monkeypatch.setenv("DATABASE_URL", url)
-    try:
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{role}" WITH (FORCE)')
-            admin.execute(f"DROP ROLE IF EXISTS {role}")
+from tests.conftest import SMALL_SEED
 
 
 @pytest.mark.slow

@@ -324,7 +324,8 @@ def test_environment_names_are_read_by_the_project_or_airflow():
     interpolated = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
 
     def known(name: str) -> bool:
-        return name in project or any(name.startswith(p) for p in prefixes) or is_airflow_option(name)
+        return (name in project or any(name.startswith(p) for p in prefixes) or is_airflow_option(name)
+                or name == "AIRFLOW_CONN_AURALINK_DB")  # Airflow's connection of auralink.orchestration.connections
 
     services = raw_compose()["services"]
     for name, service in services.items():
@@ -347,11 +348,17 @@ def test_compose_interpolates_with_a_filled_env_and_refuses_a_missing_secret():
     config = compose_config(env)
     dumped = yaml.safe_dump(config)
     assert "${" not in dumped.replace("${POSTGRES_USER}", ""), "an unresolved variable"
+    from airflow.sdk import Connection
+    from auralink.orchestration.connections import url_from_connection
+
     for name, service in airflow_services(config["services"]).items():
         e = service["environment"]
         params = libpq_params(normalize_url(e["DATABASE_URL"]))
         assert params == {"host": "postgres", "port": "5432", "user": env["POSTGRES_USER"],
                           "password": env["POSTGRES_PASSWORD"], "dbname": "auralink"}, name
+        # Airflow's connection auralink_db (JSON form) names the same database.
+        connection = Connection.from_json(e["AIRFLOW_CONN_AURALINK_DB"], conn_id="auralink_db")
+        assert libpq_params(url_from_connection(connection)) == params, name
         assert e["AURALINK_SECRET_KEY"] == env["AURALINK_SECRET_KEY"]
         assert e["AIRFLOW__CORE__PLUGINS_FOLDER"] == "/app/plugins"
         assert e["AIRFLOW__CORE__DAGS_FOLDER"] == "/app/dags"

@@ -1,8 +1,9 @@
 """Run the dbt project in-process (dbtRunner) against the database ``auralink.db`` resolves.
 
 dbt's profile (dbt_project/profiles.yml) reads only DBT_* environment variables; :func:`dbt_env` fills
-them from :func:`auralink.db.connection.libpq_params` (DATABASE_URL or the Airflow connection), so the
-same settings reach dbt, the jobs and the DAG, and no secret lands in a file or a log.
+them from :func:`auralink.db.connection.libpq_params` of the job's database URL, so no secret lands in a
+file or a log. In Airflow, the Cosmos task group gets the same database through a profile mapping on the
+``auralink_db`` connection instead (auralink.orchestration.connections).
 """
 
 from __future__ import annotations
@@ -53,12 +54,6 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
             "DBT_PASSWORD": params["password"], "DBT_DBNAME": params["dbname"],
             # JIT compilation cost more than dbt's small nightly queries and tests (models also set it).
             "PGOPTIONS": "-c jit=off"}
-
-
-def export_dbt_env(url: str | None = None) -> None:
-    """Put the DBT_* variables into this process's environment (Cosmos tasks call it before dbt runs)."""
-    os.environ.update(dbt_env(url))
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 
 @contextlib.contextmanager

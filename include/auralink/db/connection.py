@@ -1,7 +1,8 @@
 """Resolve and open database connections.
 
-``DATABASE_URL`` (a ``postgresql://`` URL; Airflow's ``AIRFLOW_CONN_AURALINK_DB`` is read too) selects an
-external server; with neither set, the embedded pgserver database is started and used.
+``DATABASE_URL`` (a ``postgresql://`` URL) selects an external server; without it, the embedded pgserver
+database is started and used. Inside Airflow, tasks use the ``auralink_db`` connection first
+(auralink.orchestration.connections).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _cached_embedded_url: str | None = None
 def database_url() -> str:
     """The URL every job connects to."""
     global _cached_embedded_url
-    url = config.env("DATABASE_URL") or config.env("AIRFLOW_CONN_AURALINK_DB")
+    url = config.env("DATABASE_URL")
     if url:
         return normalize_url(url)
     if _cached_embedded_url is None:

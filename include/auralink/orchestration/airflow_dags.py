@@ -78,7 +78,7 @@ def _task_kwargs(j: Job) -> dict[str, Any]:
             "trigger_rule": "none_failed", "doc_md": j.help}
 
 
-def _job_task(j: Job):
+def job_task(j: Job):
     @task(task_id=j.name, outlets=[asset(t) for t in (*j.produces, *j.certifies)], **_task_kwargs(j))
     def run() -> dict:
         return airflow_support.run_job(j.name)
@@ -92,7 +92,9 @@ def _transcription_group(j: Job) -> TaskGroup:
     with TaskGroup(group_id=j.name, tooltip=j.help) as group:
         @task(task_id="plan_batches", retries=j.retries)
         def plan_batches(batch_size: int, max_batches: int) -> list[dict]:
-            return rec.plan_transcription_batches(batch_size, max_batches)
+            from auralink.orchestration.connections import project_database_url
+
+            return rec.plan_transcription_batches(batch_size, max_batches, url=project_database_url())
 
         @task(task_id="transcribe_batch", pool=rec.TRANSCRIPTION_POOL, map_index_template="batch {{ batch_label }}",
               **_task_kwargs(j))
@@ -108,11 +110,12 @@ def _transcription_group(j: Job) -> TaskGroup:
     return group
 
 
-def _dbt_group(j: Job):
+def dbt_task_group(j: Job, select: list[str] | None = None):
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
     from auralink.analytics import dbt_runner
+    from auralink.orchestration.connections import dbt_profile_mapping
 
     project = dbt_runner.project_dir()
     vars_ = {name: f"{{{{ night_vars(data_interval_end, logical_date, dag_run)['{name}'] }}}}"
@@ -121,26 +124,20 @@ def _dbt_group(j: Job):
         group_id=j.name,
         project_config=ProjectConfig(dbt_project_path=project, manifest_path=dbt_runner.ensure_manifest(),
                                      project_name="auralink", install_dbt_deps=False),
-        profile_config=ProfileConfig(profile_name="auralink", target_name="prod",
-                                     profiles_yml_filepath=project / "profiles.yml"),
+        # The auralink_db connection through a Cosmos profile mapping (read when a task runs, not at parse).
+        profile_config=ProfileConfig(profile_name="auralink", target_name="prod", profile_mapping=dbt_profile_mapping()),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
-                                   exclude=[dbt_runner.NIGHTLY_EXCLUDE], emit_datasets=False,
+                                   select=select or [], exclude=[dbt_runner.NIGHTLY_EXCLUDE], emit_datasets=False,
                                    should_detach_multiple_parents_tests=True),
-        operator_args={"pre_execute": _export_dbt_env, "vars": vars_},
+        operator_args={"vars": vars_, "env": {"PGOPTIONS": "-c jit=off", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+                       "append_env": True},
         default_args={"retries": j.retries, "execution_timeout": dt.timedelta(minutes=j.timeout_minutes)},
     )
 
 
-def _export_dbt_env(context) -> None:
-    """Runs in the worker before each dbt task: the profile reads DBT_* (never stored in the DAG)."""
-    from auralink.analytics import dbt_runner
-
-    dbt_runner.export_dbt_env()
-
-
 # Jobs the orchestrators split (Job.fan_out): a task group each, named after the job.
-RENDERERS = {"recording_batches": _transcription_group, "dbt_nodes": _dbt_group}
+RENDERERS = {"recording_batches": _transcription_group, "dbt_nodes": dbt_task_group}
 
 
 def render(pipeline: str) -> dict[str, Any]:
@@ -150,7 +147,7 @@ def render(pipeline: str) -> dict[str, Any]:
         if j.fan_out in RENDERERS:
             nodes[j.name] = RENDERERS[j.fan_out](j)
         else:
-            nodes[j.name] = _job_task(j)
+            nodes[j.name] = job_task(j)
     for upstream, downstream in sorted(graph.edges(pipeline)):
         nodes[upstream] >> nodes[downstream]
     return nodes

@@ -80,12 +80,12 @@ def notify_failure(context: dict[str, Any]) -> None:
         log.error("could not send failure e-mail to %s: %s", recipients, exc)
 
 
-def log_failed_items(run_id: int, limit: int = 200) -> int:
+def log_failed_items(run_id: int, url: str, limit: int = 200) -> int:
     """Write a run's failed items to the task log (WARNING), so an operator sees which items failed and
     why without opening the database; returns how many failed."""
     from auralink.db.connection import connect
 
-    with connect(autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         rows = conn.execute("SELECT item_type, item_id, reason FROM job_run_items WHERE job_run_id = %s "
                             "AND outcome = 'failed' ORDER BY id LIMIT %s", (run_id, limit)).fetchall()
         counted = conn.execute("SELECT count(*) FROM job_run_items WHERE job_run_id = %s AND outcome = 'failed'",
@@ -119,12 +119,14 @@ def run_job(job_name: str, **params: Any) -> dict[str, Any]:
     from auralink.jobs import JobFailed
     from auralink.jobs import run_job as _run_job
     from auralink.jobs.interval import from_airflow_context
+    from auralink.orchestration.connections import project_database_url
 
     context = get_current_context()
     interval = from_airflow_context(context)
     merged = {**job_params(job_name, context.get("params") or {}), **params}
+    url = project_database_url()  # the auralink_db connection when defined
     try:
-        stats = _run_job(job_name, merged, interval=interval, triggered_by="airflow")
+        stats = _run_job(job_name, merged, interval=interval, triggered_by="airflow", url=url)
     except JobFailed as exc:
         if not exc.retryable:
             raise AirflowFailException(str(exc)) from exc
@@ -133,7 +135,7 @@ def run_job(job_name: str, **params: Any) -> dict[str, Any]:
     if stats["status"] == "skipped":
         raise AirflowSkipException(stats["skipped"])
     if stats["status"] == "partial":
-        failed = log_failed_items(stats["run_id"])
+        failed = log_failed_items(stats["run_id"], url)
         log.warning("%s: %d item(s) failed; see above and job_run_items where job_run_id = %s",
                     job_name, failed, stats["run_id"])
     return stats

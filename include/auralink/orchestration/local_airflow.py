@@ -195,6 +195,17 @@ class LocalAirflowConfig:
         return self.home / "logs" / "components"
 
 
+def connection_json(url: str) -> str:
+    """Airflow's JSON form of a postgres connection for a libpq URL (a socket directory as its host)."""
+    import json
+
+    from auralink.db.connection import libpq_params
+
+    p = libpq_params(url)
+    return json.dumps({"conn_type": "postgres", "host": p["host"], "port": int(p["port"]), "login": p["user"],
+                       "password": p["password"], "schema": p["dbname"]})
+
+
 def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of every Airflow child process.
 
@@ -230,9 +241,11 @@ def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = No
     }
     for key, value in derived.items():
         env.setdefault(key, value)
+    # The project's database the Airflow way: the connection auralink_db (a user's own one wins).
+    env.setdefault("AIRFLOW_CONN_AURALINK_DB", connection_json(cfg.database_url))
     env.update({
         "AIRFLOW_HOME": str(cfg.home),
-        "DATABASE_URL": cfg.database_url,  # tasks run jobs on the project's database
+        "DATABASE_URL": cfg.database_url,  # and for `auralink` commands a task might run outside Airflow's API
         "PYTHONUNBUFFERED": "1",  # component logs appear as they happen
     })
     env.update(cfg.extra_env)

@@ -214,13 +214,15 @@ def record_task_run(task: TaskRunRecord, url: str) -> None:
 
 
 def tracking_url() -> str | None:
-    """The project's database (DATABASE_URL, else Airflow's AIRFLOW_CONN_AURALINK_DB), else the embedded
-    one only when it is already running: a listener must not start a database server inside a task or the
-    scheduler. None: nowhere to record (or AURALINK_RUN_TRACKING=off)."""
+    """The project's database: Airflow's ``auralink_db`` connection (UI, env, secrets backend), else
+    DATABASE_URL, else the embedded one only when it is already running: a listener must not start a
+    database server inside a task or the scheduler. None: nowhere to record (or AURALINK_RUN_TRACKING=off)."""
     global _embedded_url
     if (config.env("AURALINK_RUN_TRACKING") or "on").lower() in ("off", "false", "0", "no"):
         return None
-    url = config.env("DATABASE_URL") or config.env("AIRFLOW_CONN_AURALINK_DB")
+    from auralink.orchestration.connections import airflow_database_url
+
+    url = airflow_database_url() or config.env("DATABASE_URL")
     if url:
         from auralink.db.connection import normalize_url
 
@@ -264,7 +266,7 @@ def _deliver(what: str, write: Any, record: DagRunRecord | TaskRunRecord) -> Non
         if url is None:
             if not _said_off:
                 _said_off = True
-                log.info("run tracking off: no DATABASE_URL / AIRFLOW_CONN_AURALINK_DB (or AURALINK_RUN_TRACKING=off)")
+                log.info("run tracking off: no auralink_db connection, no DATABASE_URL (or AURALINK_RUN_TRACKING=off)")
             return
         key = url
         with _lock:

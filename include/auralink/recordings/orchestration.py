@@ -14,12 +14,13 @@ TRANSCRIPTION_POOL = "recording_transcription"
 TRANSCRIPTION_POOL_SLOTS = 2
 
 
-def plan_transcription_batches(batch_size: int | str = 50, max_batches: int | str = 20) -> list[dict[str, int]]:
+def plan_transcription_batches(batch_size: int | str = 50, max_batches: int | str = 20,
+                               url: str | None = None) -> list[dict[str, int]]:
     """Batch descriptors to map the transcription task over (one per ``batch_size`` pending recordings)."""
     from auralink.db.connection import connect
     from auralink.recordings.transcribe import pending_batches
 
-    with connect(autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         batches = pending_batches(conn, int(batch_size), int(max_batches))
     log.info("planned %d transcription batch(es) of up to %s recordings", len(batches), batch_size)
     return batches
