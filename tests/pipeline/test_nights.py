@@ -159,3 +159,26 @@ def test_a_killed_run_is_closed_as_abandoned_by_the_next_run_of_its_job(db_url, 
     rows = db.execute("SELECT status, error FROM job_runs ORDER BY id").fetchall()
     assert rows[0][0] == "abandoned" and "died" in rows[0][1]
     assert rows[1][0] == "succeeded"
+
+
+def test_the_claims_of_a_dead_run_go_back_to_the_queue(seeded_url, seeded_db, monkeypatch):
+    """A transcription run killed mid-batch leaves its recordings 'processing': the next run of the job sees
+    the run's lock free, closes it as abandoned and releases what it had claimed (no 2-hour wait)."""
+    from auralink.jobs import run_job
+    from auralink.recordings.transcribe import run_claim_tag
+
+    dead = seeded_db.execute("INSERT INTO job_runs (job_name, triggered_by) VALUES ('transcribe_recordings', 'test') "
+                             "RETURNING id").fetchone()[0]
+    claimed = [r for (r,) in seeded_db.execute(
+        "UPDATE call_recordings SET status = 'processing', claimed_at = now(), claimed_by = %s WHERE id IN "
+        "(SELECT id FROM call_recordings WHERE status = 'pending' ORDER BY id LIMIT 2) RETURNING id",
+        (run_claim_tag(dead),)).fetchall()]
+    seeded_db.execute("UPDATE call_recordings SET status = 'deleted', deleted_at = now() WHERE NOT (id = ANY(%s))",
+                      (claimed,))  # speech of two recordings is enough here
+    monkeypatch.setenv("AURALINK_STT_ENGINE", "pocketsphinx")
+    result = run_job("transcribe_recordings", {"batch_size": "5"}, url=seeded_url)
+    assert result["claimed"] == 2  # released at once, then claimed again by this run
+    status, error = seeded_db.execute("SELECT status, error FROM job_runs WHERE id = %s", (dead,)).fetchone()
+    assert status == "abandoned" and "2 claimed item(s) released" in error
+    retries = seeded_db.execute("SELECT retry_count FROM call_recordings WHERE id = ANY(%s)", (claimed,)).fetchall()
+    assert retries and all(r >= 1 for (r,) in retries)  # the dead attempt counts

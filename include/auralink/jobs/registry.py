@@ -113,6 +113,7 @@ class Job:
     retries: int = 2
     timeout_minutes: int = 60
     secrets: tuple[str, ...] = ()        # besides the database: "secret_key" (AES key), "llm" (API key)
+    release_claims: str | None = None    # "module:function(conn, run_id) -> int": a dead run's claims back
 
     def parameters(self) -> dict[str, inspect.Parameter]:
         params = dict(inspect.signature(self.func).parameters)
@@ -143,7 +144,8 @@ _discovered = False
 def job(name: str, *, help: str = "", stage: int | None = None, after: tuple[str, ...] = (),
         produces: tuple[str, ...] = (), certifies: tuple[str, ...] = (), pipelines: tuple[str, ...] | None = None,
         current_only: bool = False, parallel: bool = False, fan_out: str | None = None, retries: int = 2,
-        timeout_minutes: int = 60, secrets: tuple[str, ...] = ()) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+        timeout_minutes: int = 60, secrets: tuple[str, ...] = (),
+        release_claims: str | None = None) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
     """Register ``fn(ctx, **params) -> stats`` as job ``name``.
 
     A job with a ``stage`` belongs to the nightly graph unless ``pipelines`` says otherwise.
@@ -160,7 +162,7 @@ def job(name: str, *, help: str = "", stage: int | None = None, after: tuple[str
             raise ValueError(f"job {name!r} is defined twice: {existing.func.__module__} and {func.__module__}")
         doc = help or (inspect.getdoc(func) or "").split("\n", 1)[0]
         _JOBS[name] = Job(name, func, doc, stage, tuple(after), tuple(produces), tuple(certifies), tuple(pipelines),
-                          current_only, parallel, fan_out, retries, timeout_minutes, tuple(secrets))
+                          current_only, parallel, fan_out, retries, timeout_minutes, tuple(secrets), release_claims)
         return func
 
     return register
@@ -226,8 +228,8 @@ def coerce_value(job_def: Job, name: str, value: Any) -> Any:
                 return adapter.validate_json(value)
         return adapter.validate_python(value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"job {job_def.name}: parameter {name}={_short(value)}: {first['msg']}") from None
+        reason = " ".join(str(exc.errors()[0]["msg"]).split())  # one line, whatever the input held
+        raise ValueError(f"job {job_def.name}: parameter {name}={_short(value)}: {reason}") from None
 
 
 def _accepts_none(adapter: Any) -> bool:
@@ -264,26 +266,37 @@ def _record(conn: psycopg.Connection, run_id: int, status: str, *, stats: dict |
     )
 
 
-def close_abandoned_runs(conn: psycopg.Connection, job_name: str) -> list[int]:
-    """Mark ``running`` rows of ``job_name`` whose process died as ``abandoned``.
+def close_abandoned_runs(conn: psycopg.Connection, job_def: Job) -> list[int]:
+    """Mark ``running`` rows of the job whose process died as ``abandoned``, and give the items they had
+    claimed back to the queue (the job's ``release_claims``).
 
     A live run holds a session advisory lock on its id; if we can take that lock, nobody holds it. (A pid
     check would be wrong: pids repeat across containers and pods.)
     """
+    job_name = job_def.name
     closed = []
     for (run_id,) in conn.execute("SELECT id FROM job_runs WHERE job_name = %s AND status = 'running'",
                                   (job_name,)).fetchall():
         if scalar(conn, "SELECT pg_try_advisory_lock(%s, %s)", (_RUN_LOCK, run_id)):
             try:
+                released = _release_claims(conn, job_def, run_id)
                 conn.execute("UPDATE job_runs SET status = 'abandoned', finished_at = now(), error = "
-                             "'the process running it died (no heartbeat lock); closed by run of the same job' "
-                             "WHERE id = %s AND status = 'running'", (run_id,))
+                             "'the process running it died (its run lock was free); closed by a later run'"
+                             " || CASE WHEN %s > 0 THEN ', ' || %s || ' claimed item(s) released' ELSE '' END "
+                             "WHERE id = %s AND status = 'running'", (released, released, run_id))
                 closed.append(run_id)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_RUN_LOCK, run_id))
     if closed:
         log.warning("%s: closed %d abandoned run(s): %s", job_name, len(closed), closed)
     return closed
+
+
+def _release_claims(conn: psycopg.Connection, job_def: Job, run_id: int) -> int:
+    if not job_def.release_claims:
+        return 0
+    module, _, function = job_def.release_claims.partition(":")
+    return int(getattr(importlib.import_module(module), function)(conn, run_id) or 0)
 
 
 @contextlib.contextmanager
@@ -323,7 +336,7 @@ def run_job(name: str, params: dict[str, Any] | None = None, *, interval: DataIn
     interval = interval or latest_night(now)
     url = url or database_url()
     with connect(url, autocommit=True, application_name=f"auralink:{name}") as runs:
-        close_abandoned_runs(runs, name)
+        close_abandoned_runs(runs, job_def)
         run_id = scalar(
             runs, "INSERT INTO job_runs (job_name, params, triggered_by, interval_start, interval_end) "
                   "VALUES (%s, %s, %s, %s, %s) RETURNING id",

@@ -19,7 +19,8 @@ PIPELINES = ("recordings", "nightly")
 
 
 @job("transcribe_recordings", stage=20, pipelines=PIPELINES, parallel=True, fan_out="recording_batches",
-     produces=("public.transcriptions",), timeout_minutes=120)
+     produces=("public.transcriptions",), timeout_minutes=120,
+     release_claims="auralink.recordings.transcribe:release_run_claims")
 def transcribe_recordings(ctx: JobContext, batch_size: Annotated[int, Field(ge=1, le=500)] = 50,
                           max_batches: Annotated[int, Field(ge=1, le=1000)] = 20) -> dict[str, Any]:
     """Transcribe pending call recordings (claims batches with SKIP LOCKED; bad files fail alone)."""
@@ -28,7 +29,7 @@ def transcribe_recordings(ctx: JobContext, batch_size: Annotated[int, Field(ge=1
     def record(outcome) -> None:   # no speech: skipped with its reason (handled, not billed); not a failure
         ctx.record_item("recording", outcome.recording_id, outcome.item_outcome, outcome.reason)
 
-    stats = run_batches(ctx.url, batch_size=batch_size, max_batches=max_batches, on_outcome=record)
+    stats = run_batches(ctx.url, batch_size=batch_size, max_batches=max_batches, on_outcome=record, run_id=ctx.run_id)
     ctx.log.info("transcribe_recordings: %s", stats)
     return stats
 

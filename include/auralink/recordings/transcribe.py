@@ -317,15 +317,35 @@ def _failed(conn: psycopg.Connection, rec: Recording, reason: str) -> Outcome:
     return Outcome(rec.id, "failed", reason=reason + suffix)
 
 
+def run_claim_tag(run_id: int | None) -> str:
+    """How a claim names the job run that holds it (``claimed_by`` ends with it)."""
+    return f"{worker_id()} run:{run_id}" if run_id is not None else worker_id()
+
+
+def release_run_claims(conn: psycopg.Connection, run_id: int) -> int:
+    """The claims of a job run whose process died: back to the queue at once (not after STALE_CLAIM),
+    the attempt counted, so a recording that kills its workers still ends failed after MAX_ATTEMPTS."""
+    with conn.transaction():
+        return conn.execute(
+            """UPDATE call_recordings
+                  SET status = CASE WHEN retry_count + 1 >= %(max)s THEN 'failed' ELSE 'pending' END,
+                      retry_count = LEAST(retry_count + 1, %(max)s), claimed_by = NULL, claimed_at = NULL,
+                      failure_reason = CASE WHEN retry_count + 1 >= %(max)s
+                                            THEN 'abandoned: the worker processing it stopped ' || %(max)s || ' times'
+                                            ELSE failure_reason END
+                WHERE status = 'processing' AND claimed_by LIKE %(tag)s""",
+            {"max": MAX_ATTEMPTS, "tag": f"% run:{run_id}"}).rowcount
+
+
 def run_batches(url: str, *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: int = 1,
-                engine: Engine | None = None, on_outcome=None) -> dict[str, Any]:
+                engine: Engine | None = None, on_outcome=None, run_id: int | None = None) -> dict[str, Any]:
     """Claim and transcribe up to ``max_batches`` batches of ``batch_size``; returns stats."""
     if batch_size < 1 or max_batches < 1:
         raise ValueError("batch_size and max_batches must be at least 1")
     from auralink.db.connection import connect
 
     started_at = dt.datetime.now(dt.UTC)
-    by = worker_id()
+    by = run_claim_tag(run_id)
     stats: dict[str, Any] = {"claimed": 0, "transcribed": 0, "no_speech": 0, "failed": 0, "audio_seconds": 0.0,
                              "engine": None, "model": None}
     with connect(url, application_name="auralink:transcribe") as conn:
