@@ -31,9 +31,7 @@ def _all_audit_ids(c) -> set[int]:
 def _archived_ids(c) -> set[int]:
     ids: set[int] = set()
     for (loc,) in c.execute("SELECT location FROM audit_log_archives WHERE status = 'dropped'"):
-        with gzip.open(loc, "rt", newline="") as fh:
-            import csv
-            rows = list(csv.reader(fh))
+        rows = list(archival.archive_rows(loc))
         ids |= {int(r[0]) for r in rows[1:]}
     return ids
 
@@ -94,25 +92,88 @@ def test_legal_hold_rows_move_to_held_table_and_are_reported(db_url, tmp_path, m
         assert not archived & held_ids
 
 
-def test_changed_partition_is_archived_again_before_drop(db_url, tmp_path, monkeypatch):
-    """A row added between verification and drop ends up in the archive (the drop re-hashes)."""
+def test_a_write_arriving_mid_pass_is_archived_not_lost(db_url, tmp_path, monkeypatch):
+    """A back-dated event for the month arrives while it is being archived: it waits for the pass's lock,
+    the pass gives way (rolls back, the event lands) and archives the month again with it."""
+    import threading
+
     monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
     build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=5)
     real_verify = archival._verify_archive
     calls = {"n": 0}
+    writers: list[threading.Thread] = []
 
-    def verify_then_insert(conn, name, state):
-        real_verify(conn, name, state)
+    def verify_then_insert(conn, name, written):
+        real_verify(conn, name, written)
         if name != "audit_logs_p202605":
             return
         if calls["n"] == 0:
-            with psycopg.connect(db_url, autocommit=True) as other:
-                other.execute("INSERT INTO audit_logs (action, occurred_at) VALUES ('late.event', '2026-05-20')")
+            def late_event() -> None:
+                with psycopg.connect(db_url, autocommit=True) as other:
+                    other.execute("INSERT INTO audit_logs (action, occurred_at) VALUES ('late.event', '2026-05-20')")
+            writers.append(threading.Thread(target=late_event))
+            writers[0].start()
+            deadline = time.monotonic() + 30
+            while not archival._writers_waiting(conn, name):  # it waits for the month's lock
+                assert time.monotonic() < deadline, "the late write never reached the lock"
+                time.sleep(0.05)
         calls["n"] += 1
 
     monkeypatch.setattr(archival, "_verify_archive", verify_then_insert)
     result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
+    writers[0].join(timeout=30)
     assert result["rows_archived"] == 6 and calls["n"] == 2
+
+
+def test_the_bulk_hold_match_is_legal_hold_applies(db_url, tmp_path):
+    """Parity: the join over legal_holds_in_force() that moves held rows selects exactly the rows
+    legal_hold_applies() holds, for holds of every scope (and released ones)."""
+    w = build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=40)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("UPDATE audit_logs SET resource_type = 'recording', resource_id = 'rec-' || (id % 7)")
+        c.execute("INSERT INTO legal_holds (organization_id, scope, reason, placed_by) VALUES (%s, 'organization', 'org', 'l')",
+                  (w.other_org,))
+        c.execute("INSERT INTO legal_holds (organization_id, scope, user_id, reason, placed_by) VALUES (%s, 'user', %s, 'u', 'l')",
+                  (w.org, w.alice))
+        c.execute("INSERT INTO legal_holds (organization_id, scope, resource_type, resource_id, reason, placed_by) VALUES "
+                  "(%s, 'resource', 'recording', 'rec-3', 'r', 'l')", (w.org,))
+        c.execute("INSERT INTO legal_holds (organization_id, scope, user_id, reason, placed_by, released_at) VALUES "
+                  "(%s, 'user', %s, 'released', 'l', now())", (w.org, w.bob))
+        scopes = {"organization", "user", "resource"}
+        by_join = {r for (r,) in c.execute(
+            f"SELECT p.id FROM audit_logs p WHERE {archival.held_rows_predicate('p', scopes)}").fetchall()}
+        by_function = {r for (r,) in c.execute(
+            "SELECT id FROM audit_logs WHERE legal_hold_applies(organization_id, actor_user_id, resource_type, resource_id)"
+        ).fetchall()}
+        assert by_join == by_function and 0 < len(by_join) < c.execute("SELECT count(*) FROM audit_logs").fetchone()[0]
+        in_force = {s for (s,) in c.execute("SELECT DISTINCT scope FROM legal_holds_in_force()")}
+        assert in_force == scopes
+
+
+def test_an_older_gzip_archive_still_verifies_and_restores(db_url, tmp_path):
+    """Archives written before zstd (.csv.gz, as the archival wrote them) read back with the same checksum
+    and rows, and restore with standard tools' path (COPY FROM the CSV)."""
+    import hashlib
+
+    build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=3)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        out = bytearray()
+        with c.cursor().copy(archival.copy_sql("audit_logs_p202605")) as copy:
+            for chunk in copy:
+                out += chunk
+        csv_text = bytes(out)
+        old = tmp_path / "audit_logs_p202605.csv.gz"
+        old.write_bytes(gzip.compress(csv_text, mtime=0))
+        content_sha, rows, file_sha = archival.read_archive(str(old))
+        assert content_sha == hashlib.sha256(csv_text).hexdigest() and rows == 3
+        assert file_sha == hashlib.sha256(old.read_bytes()).hexdigest()
+        assert len(list(archival.archive_rows(str(old)))) == 4  # the header and three records
+        assert archival.restore_sql_hint(str(old)).startswith("gunzip -c ")
+        assert archival.restore_sql_hint(str(old).replace(".gz", ".zst")).startswith("zstd -dc ")
+        with c.cursor().copy(f"COPY audit_logs_archive ({', '.join(archival.COLUMNS)}) FROM STDIN "
+                             "WITH (FORMAT csv, HEADER true)") as copy:
+            copy.write(gzip.decompress(old.read_bytes()))
+        assert c.execute("SELECT count(*) FROM audit_logs_archive").fetchone()[0] == 3
 
 
 def _spawn(db_url: str, home: Path, arch: Path, pause_at: str | None) -> subprocess.Popen:
@@ -164,9 +225,9 @@ def test_archive_location_can_be_any_fsspec_url(db_url, tmp_path, monkeypatch):
     result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
     assert result["rows_archived"] == 7
     fs = fsspec.filesystem("memory")
-    with fs.open("/auralink-test/archives/audit_logs/audit_logs_p202605.csv.gz", "rb") as fh:
-        lines = gzip.decompress(fh.read()).decode().splitlines()
-    assert len(lines) == 8 and lines[0].startswith("id,organization_id")
+    lines = list(archival.archive_rows("memory://auralink-test/archives/audit_logs/audit_logs_p202605.csv.zst"))
+    assert len(lines) == 8 and lines[0][:2] == ["id", "organization_id"]
+    assert fs.exists("/auralink-test/archives/audit_logs/audit_logs_p202605.csv.zst")
     assert not fs.glob("/auralink-test/archives/**/*.partial")
 
 

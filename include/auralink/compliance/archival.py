@@ -1,19 +1,28 @@
-"""Lossless archival of audit-log partitions that are wholly past retention (90 days by default).
+"""Lossless archival of audit-log partitions that are wholly past retention (90 days by default), in one
+pass over each partition.
 
-Per partition, each step re-entrant and recorded on ``audit_log_archives``:
+Per partition, one transaction:
 
-1. rows under a legal hold move to ``audit_logs_held`` (insert, then delete only what is there);
-2. the rest is written with PostgreSQL's own ``COPY ... CSV`` (ordered by id) into a gzip file at
-   the archive location (temporary name, renamed when complete); rows, sha256 of the CSV text,
-   sha256 of the file and the time range are recorded -> ``written``;
-3. the file is read back: its CSV text must hash to the recorded sha256 and hold the recorded number
-   of rows -> ``verified``;
-4. in one transaction the partition is locked against writes, its COPY text re-hashed and compared
-   with the archive (a row changed or added since means: archive again), then detached and dropped
-   -> ``dropped``. A crash before the commit leaves the partition attached; nothing is lost.
+1. the partition is locked against writes (SHARE: readers go on; it is wholly past retention, so only a
+   rare back-dated event could want it), and so is ``legal_holds`` (no hold placed or released mid-pass);
+2. rows under a legal hold move to ``audit_logs_held``, found by joining the holds in force
+   (``legal_holds_in_force()``, the companion of ``legal_hold_applies``);
+3. the rest is streamed once with PostgreSQL's ``COPY ... CSV`` into a zstd file at the archive location
+   (temporary name, renamed when complete), hashed as it streams; the server's COPY count is the rows;
+4. the file is read back: its CSV text must hash to what was streamed and hold as many rows;
+5. the partition is detached (short ``lock_timeout`` attempts with backoff: inserts never queue behind
+   it for long) and dropped, and ``audit_log_archives`` records the archive -> ``dropped``.
 
-A killed run therefore loses nothing and the next run picks up at the recorded step. Two runs at
-once do not collide: each partition is claimed with a session advisory lock.
+A crash anywhere before the commit rolls all of it back: the partition stays attached with every row, and
+the next run starts the partition again (the file is rewritten). Nothing is lost. A back-dated insert
+that arrives for the month while it is being archived waits for the lock; the pass then gives way (rolls
+back, so the insert lands) and archives the partition again with the new row. Two runs at once do not
+collide: each partition is claimed with a session advisory lock. Archives written before this (gzip,
+``.csv.gz``) still verify and restore.
+
+Restore one partition (standard tools):
+``zstd -dc audit_logs_p202605.csv.zst | psql -c "\\copy audit_logs_archive (<columns>) FROM STDIN WITH (FORMAT csv, HEADER true)"``
+(``gunzip -c`` for ``.csv.gz``); :func:`restore_sql_hint` prints the exact command.
 
 ``AURALINK_ARCHIVE_PAUSE_AT=<step>`` (tests only) makes the run stop at a step (after touching
 ``<AURALINK_HOME>/archive-paused-<step>``) so a test can SIGKILL it there.
@@ -29,6 +38,7 @@ import io
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,20 +80,20 @@ def _session(conn: psycopg.Connection) -> None:
     conn.execute("SET IntervalStyle = 'postgres'")
 
 
-def _copy_sql(partition: str) -> str:
-    return f'COPY (SELECT {_COLS} FROM "{partition}" ORDER BY id, occurred_at) TO STDOUT WITH (FORMAT csv, HEADER true)'
+# The archive's COPY. No ORDER BY: the file is hashed as it streams, so nothing needs to reproduce it.
+def copy_sql(partition: str) -> str:
+    return f'COPY (SELECT {_COLS} FROM "{partition}") TO STDOUT WITH (FORMAT csv, HEADER true)'
 
 
-def _copy_blocks(conn: psycopg.Connection, name: str, block: int = 1 << 20):
-    """The partition's COPY text in ~1 MB blocks (the server sends a message per row; hashing and
-    compressing row by row costs more than the COPY itself)."""
+def _blocks(chunks, block: int = 1 << 20) -> Iterator[bytes]:
+    """COPY's messages (one per row) coalesced into ~1 MB blocks: hashing and compressing row by row
+    costs more than the COPY itself."""
     buf = bytearray()
-    with conn.cursor().copy(_copy_sql(name)) as copy:
-        for chunk in copy:
-            buf += chunk
-            if len(buf) >= block:
-                yield bytes(buf)
-                buf.clear()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) >= block:
+            yield bytes(buf)
+            buf.clear()
     if buf:
         yield bytes(buf)
 
@@ -168,24 +178,19 @@ def archive_released_held_rows(ctx, conn: psycopg.Connection, cutoff: dt.datetim
                 return 0
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
             name = f"audit_logs_held_released_{stamp}"
-            location = storage.join(storage.archive_root(), "audit_logs", f"{name}.csv.gz")
-            copy_sql = (f"COPY (SELECT {', '.join('h.' + c for c in COLUMNS)} FROM audit_logs_held h JOIN _released_audit r "
-                        "USING (id, occurred_at) ORDER BY id, occurred_at) TO STDOUT WITH (FORMAT csv, HEADER true)")
-            content = hashlib.sha256()
-            with storage.atomic_writer(location) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
-                    conn.cursor().copy(copy_sql) as copy:
-                for chunk in copy:
-                    content.update(bytes(chunk))
-                    gz.write(bytes(chunk))
+            location = storage.join(storage.archive_root(), "audit_logs", f"{name}.csv.zst")
+            copy = (f"COPY (SELECT {', '.join('h.' + c for c in COLUMNS)} FROM audit_logs_held h JOIN _released_audit r "
+                    "USING (id, occurred_at)) TO STDOUT WITH (FORMAT csv, HEADER true)")
+            written = stream_to_archive(conn, copy, location)
             content_sha, rows, file_sha = read_archive(location)
-            if content_sha != content.hexdigest() or rows != n:
+            if content_sha != written["content_sha256"] or rows != n:
                 raise ArchiveMismatch(f"{location} failed read-back ({rows} of {n} rows); released rows stay held")
             conn.execute(
                 "INSERT INTO audit_log_archives (partition_name, range_start, range_end, status, location, row_count,"
                 " content_sha256, file_sha256, file_bytes, min_occurred_at, max_occurred_at, written_at, verified_at,"
                 " dropped_at) VALUES (%s, %s, %s, 'dropped', %s, %s, %s, %s, %s, %s, %s, now(), now(), now())",
                 (name, lo, hi + dt.timedelta(microseconds=1), location, n, content_sha, file_sha,
-                 storage.file_sha256(location)[1], lo, hi))
+                 written["file_bytes"], lo, hi))
             conn.execute("DELETE FROM audit_logs_held h USING _released_audit r WHERE h.id = r.id AND h.occurred_at = r.occurred_at")
         ctx.record_item("audit_released_held_rows", name, "succeeded", f"{n} rows whose hold was released archived to {location}")
         return n
@@ -193,14 +198,18 @@ def archive_released_held_rows(ctx, conn: psycopg.Connection, cutoff: dt.datetim
         conn.execute("SELECT pg_advisory_unlock(%s, hashtext('audit_logs_held'))", (_LOCK_NAMESPACE,))
 
 
+class _GiveWay(Exception):
+    """A write for the partition is waiting on our lock: let it land, then archive the partition again."""
+
+
 def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.datetime, end: dt.datetime) -> PartitionResult:
     # A month archived and dropped before can come back (a late, back-dated event and a re-run of
     # ensure_monthly_partitions): keep the earlier record under another name, archive this one anew.
     conn.execute("UPDATE audit_log_archives SET partition_name = partition_name || '#' || id, updated_at = now() "
                  "WHERE partition_name = %s AND status IN ('dropped', 'superseded')", (name,))
-    conn.execute(
+    record_id = scalar(conn,
         "INSERT INTO audit_log_archives (partition_name, range_start, range_end) VALUES (%s, %s, %s) "
-        "ON CONFLICT (partition_name) DO UPDATE SET updated_at = now()", (name, start, end))
+        "ON CONFLICT (partition_name) DO UPDATE SET updated_at = now() RETURNING id", (name, start, end))
     seconds: dict[str, float] = {}
 
     def step(label: str, fn, *args):
@@ -209,61 +218,135 @@ def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.dateti
         seconds[label] = round(seconds.get(label, 0.0) + time.perf_counter() - t0, 3)
         return out
 
-    held = step("move_held", _move_held_rows, ctx, conn, name)
-    _pause_point("after_held_moved")
     for _attempt in range(3):
-        state = _state(conn, name)
-        if state["status"] in ("pending",) or not (state["location"] and storage.exists(state["location"])):
-            step("write", _write_archive, conn, name)
-            _pause_point("after_written")
-            state = _state(conn, name)
-        if state["status"] == "written":
-            step("verify", _verify_archive, conn, name, state)
-            _pause_point("after_verified")
-            state = _state(conn, name)
-        if state["status"] == "verified" and step("recheck_and_drop", _drop_if_unchanged, conn, name, state):
-            return PartitionResult(name, "dropped", state["row_count"], held, state["location"], seconds=seconds)
-    raise ArchiveMismatch(f"{name} kept changing while being archived; left attached, will retry next run")
+        try:
+            with conn.transaction():
+                step("lock", _lock_against_writes, conn, name)
+                held = step("move_held", _move_held_rows, conn, name)
+                _pause_point("after_held_moved")
+                written = step("write", _write_archive, conn, name, record_id)
+                _pause_point("after_written")
+                step("verify", _verify_archive, conn, name, written)
+                _pause_point("after_verified")
+                if _writers_waiting(conn, name):
+                    raise _GiveWay()
+                step("detach_drop", _detach_and_drop, conn, name)
+                conn.execute(
+                    "UPDATE audit_log_archives SET status = 'dropped', location = %(location)s, row_count = %(rows)s, "
+                    "content_sha256 = %(content_sha256)s, file_sha256 = %(file_sha256)s, file_bytes = %(file_bytes)s, "
+                    "min_occurred_at = %(lo)s, max_occurred_at = %(hi)s, held_rows = held_rows + %(held)s, "
+                    "written_at = now(), verified_at = now(), dropped_at = now(), attempts = attempts + 1, "
+                    "error = NULL, updated_at = now() WHERE partition_name = %(name)s",
+                    {**written, "held": sum(held.values()), "name": name})
+        except _GiveWay:
+            log.info("archive of %s gave way to a write waiting for the month; archiving it again", name)
+            continue
+        for reason, n in sorted(held.items()):
+            ctx.record_item("audit_partition_held_rows", name, "skipped",
+                            holds.skip_message(f"{reason} ({n} rows moved to audit_logs_held)"))
+        total_held = scalar(conn, "SELECT held_rows FROM audit_log_archives WHERE partition_name = %s", (name,))
+        return PartitionResult(name, "dropped", written["rows"], total_held, written["location"], seconds=seconds)
+    raise ArchiveMismatch(f"{name} kept receiving writes while being archived; left attached, will retry next run")
 
 
-def _state(conn: psycopg.Connection, name: str) -> dict[str, Any]:
-    cur = conn.execute("SELECT * FROM audit_log_archives WHERE partition_name = %s", (name,))
-    cols = [d.name for d in cur.description or ()]
-    row = cur.fetchone()
-    if row is None:
-        raise LookupError(f"no archive record for partition {name}")
-    return dict(zip(cols, row))
+def _lock_against_writes(conn: psycopg.Connection, name: str) -> None:
+    """SHARE on the partition (no writes; readers go on) and on legal_holds (no hold placed or released
+    while this pass decides what it keeps), each in short lock_timeout attempts."""
+    conn.execute("SELECT exec_with_lock_retry(%s, ARRAY[%s, %s])",
+                 (f"lock {name}", 'LOCK TABLE legal_holds IN SHARE MODE', f'LOCK TABLE "{name}" IN SHARE MODE'))
 
 
-def _move_held_rows(ctx, conn: psycopg.Connection, name: str) -> int:
-    held = holds.held_predicate("p.organization_id", "p.actor_user_id", "p.resource_type", "p.resource_id")
+def held_rows_predicate(alias: str, scopes: set[str]) -> str:
+    """The audit rows of ``alias`` under a hold in force, as a join over ``legal_holds_in_force()``: the
+    rule of ``legal_hold_applies`` (organization, user, or the resource itself), bound to it by a parity
+    test. Each scope with holds adds one branch; the organization and user ones use their indexes."""
+    branches = []
+    if "organization" in scopes:
+        branches.append(f"{alias}.organization_id = ANY (ARRAY(SELECT organization_id FROM legal_holds_in_force() "
+                        "WHERE scope = 'organization'))")
+    if "user" in scopes:
+        branches.append(f"{alias}.actor_user_id = ANY (ARRAY(SELECT user_id FROM legal_holds_in_force() "
+                        "WHERE scope = 'user'))")
+    if "resource" in scopes:
+        branches.append(f"({alias}.resource_type, {alias}.resource_id) IN (SELECT resource_type, resource_id "
+                        "FROM legal_holds_in_force() WHERE scope = 'resource')")
+    return "(" + " OR ".join(branches) + ")" if branches else "false"
+
+
+def _move_held_rows(conn: psycopg.Connection, name: str) -> dict[str, int]:
+    """Held rows to audit_logs_held, deleted from the partition only once copied; {reason: rows}."""
+    scopes = {s for (s,) in conn.execute("SELECT DISTINCT scope FROM legal_holds_in_force()").fetchall()}
+    if not scopes:
+        return {}
     reason = holds.reason_expression("p.organization_id", "p.actor_user_id", "p.resource_type", "p.resource_id")
-    with conn.transaction():
-        conn.execute(
-            f"INSERT INTO audit_logs_held ({_COLS}, hold_reason, source_partition) "
-            f'SELECT {", ".join("p." + c for c in COLUMNS)}, COALESCE({reason}, %s), %s FROM "{name}" p WHERE {held} '
-            "ON CONFLICT (id, occurred_at) DO NOTHING", ("legal hold", name))
-        rows = conn.execute(
-            f'DELETE FROM "{name}" p USING audit_logs_held h WHERE h.id = p.id AND h.occurred_at = p.occurred_at '
-            f"AND {held} RETURNING h.hold_reason").fetchall()
-        if rows:
-            conn.execute("UPDATE audit_log_archives SET held_rows = held_rows + %s WHERE partition_name = %s",
-                         (len(rows), name))
+    rows = conn.execute(
+        f"""WITH moved AS (
+                INSERT INTO audit_logs_held ({_COLS}, hold_reason, source_partition)
+                SELECT {", ".join("p." + c for c in COLUMNS)}, COALESCE({reason}, 'legal hold'), %s
+                FROM "{name}" p WHERE {held_rows_predicate("p", scopes)}
+                ON CONFLICT (id, occurred_at) DO UPDATE SET hold_reason = EXCLUDED.hold_reason
+                RETURNING id, occurred_at, hold_reason)
+            DELETE FROM "{name}" p USING moved m WHERE p.id = m.id AND p.occurred_at = m.occurred_at
+            RETURNING m.hold_reason""", (name,)).fetchall()
     by_reason: dict[str, int] = {}
     for (r,) in rows:
         by_reason[r] = by_reason.get(r, 0) + 1
-    for r, n in sorted(by_reason.items()):
-        ctx.record_item("audit_partition_held_rows", name, "skipped",
-                        holds.skip_message(f"{r} ({n} rows moved to audit_logs_held)"))
-    return scalar(conn, "SELECT held_rows FROM audit_log_archives WHERE partition_name = %s", (name,))
+    return by_reason
 
 
-class _HashingCounter:
-    def __init__(self) -> None:
-        self.sha = hashlib.sha256()
+def _codec(location: str) -> str:
+    return "gzip" if location.endswith(".gz") else "zstd"
 
-    def update(self, data: bytes) -> None:
-        self.sha.update(data)
+
+class _HashingWriter(io.RawIOBase):
+    """A file object that hashes and counts what goes through it (the compressed bytes, as stored)."""
+
+    def __init__(self, raw) -> None:
+        self.raw, self.sha, self.size = raw, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.sha.update(b)
+        self.size += len(b)
+        self.raw.write(b)
+        return len(b)
+
+
+def _write_archive(conn: psycopg.Connection, name: str, record_id: int) -> dict[str, Any]:
+    """Stream the partition once into its archive file (see :func:`stream_to_archive`)."""
+    location = storage.join(storage.archive_root(), "audit_logs", f"{name}.csv.zst")
+    taken = conn.execute("SELECT id FROM audit_log_archives WHERE location = %s AND partition_name <> %s",
+                         (location, name)).fetchone()
+    if taken:  # an earlier incarnation of this month owns that file: never overwrite an archive
+        location = storage.join(storage.archive_root(), "audit_logs", f"{name}.{record_id}.csv.zst")
+    written = stream_to_archive(conn, copy_sql(name), location, pause_at="mid_write")
+    lo, hi = conn.execute(f'SELECT min(occurred_at), max(occurred_at) FROM "{name}"').fetchone() or (None, None)
+    return {**written, "lo": lo, "hi": hi}
+
+
+def stream_to_archive(conn: psycopg.Connection, copy: str, location: str, *, pause_at: str | None = None) -> dict[str, Any]:
+    """One pass: COPY -> sha256 of the CSV text -> zstd -> the file (temporary name until complete) and its
+    sha256. Returns location, rows (the server's own count, from COPY's command tag) and the digests."""
+    import pyarrow as pa
+
+    content = hashlib.sha256()
+    with storage.atomic_writer(location) as raw:
+        hashed = _HashingWriter(raw)
+        # Arrow's zstd stream at its default level: standard frames (`zstd -d` reads them), fast.
+        with pa.CompressedOutputStream(pa.PythonFile(hashed, mode="w"), "zstd") as out:
+            cur = conn.cursor()
+            with cur.copy(copy) as stream:
+                for data in _blocks(stream):
+                    content.update(data)
+                    out.write(data)
+                    if pause_at:
+                        _pause_point(pause_at)
+                        pause_at = None
+            rows = cur.rowcount
+    return {"location": location, "rows": rows, "content_sha256": content.hexdigest(),
+            "file_sha256": hashed.sha.hexdigest(), "file_bytes": hashed.size}
 
 
 def _count_csv_records(text_stream: io.TextIOBase) -> int:
@@ -274,45 +357,25 @@ def _count_csv_records(text_stream: io.TextIOBase) -> int:
     return max(n, 0)
 
 
-def _write_archive(conn: psycopg.Connection, name: str) -> None:
-    location = storage.join(storage.archive_root(), "audit_logs", f"{name}.csv.gz")
-    taken = conn.execute("SELECT id FROM audit_log_archives WHERE location = %s AND partition_name <> %s",
-                         (location, name)).fetchone()
-    if taken:  # an earlier incarnation of this month owns that file: never overwrite an archive
-        own_id = scalar(conn, "SELECT id FROM audit_log_archives WHERE partition_name = %s", (name,))
-        location = storage.join(storage.archive_root(), "audit_logs", f"{name}.{own_id}.csv.gz")
-    level = int(config.env("AURALINK_ARCHIVE_GZIP_LEVEL", "5") or 5)
-    content = hashlib.sha256()
-    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    try:
-        # Same snapshot for the file and its recorded range and count.
-        rows, lo, hi = conn.execute(  # an aggregate: always one row
-            f'SELECT count(*), min(occurred_at), max(occurred_at) FROM "{name}"').fetchone() or (0, None, None)
-        with storage.atomic_writer(location) as raw, \
-                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz:
-            first = True
-            for data in _copy_blocks(conn, name):
-                content.update(data)
-                gz.write(data)
-                if first:
-                    first = False
-                    _pause_point("mid_write")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    file_sha, size = storage.file_sha256(location)
-    conn.execute(
-        "UPDATE audit_log_archives SET status = 'written', location = %s, row_count = %s, content_sha256 = %s, "
-        "file_sha256 = %s, file_bytes = %s, min_occurred_at = %s, max_occurred_at = %s, written_at = now(), "
-        "attempts = attempts + 1, error = NULL, updated_at = now() WHERE partition_name = %s",
-        (location, rows, content.hexdigest(), file_sha, size, lo, hi, name))
+def _decompressed_blocks(fh, codec: str) -> Iterator[bytes]:
+    if codec == "gzip":
+        gz = gzip.GzipFile(fileobj=fh, mode="rb")
+        while block := gz.read(1 << 20):
+            yield block
+        return
+    import pyarrow as pa
+
+    with pa.CompressedInputStream(pa.PythonFile(fh, mode="r"), "zstd") as stream:
+        while block := stream.read(1 << 20):
+            yield block
 
 
 def read_archive(location: str) -> tuple[str, int, str]:
-    """(sha256 of the CSV text, rows, sha256 of the file) of a stored archive."""
+    """(sha256 of the CSV text, rows, sha256 of the file) of a stored archive (zstd, or gzip: older ones)."""
     content = hashlib.sha256()
     file_digest = hashlib.sha256()
+    newlines = 0
+    embedded_newlines = False
 
     class _Tee(io.RawIOBase):
         def __init__(self, fh):
@@ -328,75 +391,76 @@ def read_archive(location: str) -> tuple[str, int, str]:
             return len(data)
 
     with storage.open_read(location) as fh:
-        gz = gzip.GzipFile(fileobj=io.BufferedReader(_Tee(fh), 1 << 20), mode="rb")
-
-        class _HashStream(io.RawIOBase):
-            def readable(self):
-                return True
-
-            def readinto(self, b):
-                data = gz.read(len(b))
-                content.update(data)
-                b[:len(data)] = data
-                return len(data)
-
-        text = io.TextIOWrapper(io.BufferedReader(_HashStream(), 1 << 20), encoding="utf-8", newline="")
-        rows = _count_csv_records(text)
-        # Drain anything the CSV reader did not consume (nothing, normally) so both digests cover it all.
-        while text.read(1 << 20):
+        for block in _decompressed_blocks(io.BufferedReader(_Tee(fh), 1 << 20), _codec(location)):
+            content.update(block)
+            newlines += block.count(b"\n")
+            embedded_newlines = embedded_newlines or b'\n"' in block or b'"\n' in block
+        while fh.read(1 << 20):  # anything the decompressor did not consume, so the file digest covers it all
             pass
-        while fh.read(1 << 20):
-            pass
-    return content.hexdigest(), rows, file_digest.hexdigest()
+    rows = newlines - 1  # one line per record, after the header
+    if embedded_newlines:  # a quoted field may hold a newline: count records properly (rare; slow)
+        with storage.open_read(location) as fh:
+            text = io.TextIOWrapper(io.BufferedReader(_BlockReader(_decompressed_blocks(fh, _codec(location)))),
+                                    encoding="utf-8", newline="")
+            rows = _count_csv_records(text)
+    return content.hexdigest(), max(rows, 0), file_digest.hexdigest()
 
 
-def _verify_archive(conn: psycopg.Connection, name: str, state: dict[str, Any]) -> None:
-    content_sha, rows, file_sha = read_archive(state["location"])
+class _BlockReader(io.RawIOBase):
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self.blocks, self.pending = blocks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self.pending:
+            try:
+                self.pending = next(self.blocks)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self.pending))
+        b[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
+
+
+def archive_rows(location: str) -> Iterator[list[str]]:
+    """The CSV records of an archive (header first), whichever codec wrote it."""
+    with storage.open_read(location) as fh:
+        text = io.TextIOWrapper(io.BufferedReader(_BlockReader(_decompressed_blocks(fh, _codec(location)))),
+                                encoding="utf-8", newline="")
+        yield from csv.reader(text)
+
+
+def _verify_archive(conn: psycopg.Connection, name: str, written: dict[str, Any]) -> None:
+    """Read the file back: the CSV text must hash to what was streamed, with as many rows as COPY sent."""
+    content_sha, rows, file_sha = read_archive(written["location"])
     problems = []
-    if rows != state["row_count"]:
-        problems.append(f"rows {rows} != recorded {state['row_count']}")
-    if content_sha != state["content_sha256"]:
+    if rows != written["rows"]:
+        problems.append(f"rows {rows} != COPY's {written['rows']}")
+    if content_sha != written["content_sha256"]:
         problems.append("content checksum differs")
-    if file_sha != state["file_sha256"]:
+    if file_sha != written["file_sha256"]:
         problems.append("file checksum differs")
     if problems:
-        conn.execute("UPDATE audit_log_archives SET status = 'pending', error = %s, updated_at = now() "
-                     "WHERE partition_name = %s", ("read-back failed: " + "; ".join(problems), name))
-        log.warning("archive of %s failed read-back (%s); writing it again", name, problems)
-        return
-    conn.execute("UPDATE audit_log_archives SET status = 'verified', verified_at = now(), updated_at = now() "
-                 "WHERE partition_name = %s", (name,))
+        raise ArchiveMismatch(f"archive of {name} failed read-back ({'; '.join(problems)}); partition kept")
 
 
-def _table_digest(conn: psycopg.Connection, name: str) -> str:
-    content = hashlib.sha256()
-    for data in _copy_blocks(conn, name):
-        content.update(data)
-    return content.hexdigest()
+def _writers_waiting(conn: psycopg.Connection, name: str) -> bool:
+    """Someone waits to write into the partition we hold: detaching now would hold them until we commit."""
+    return bool(scalar(conn, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = %s::regclass AND NOT granted)",
+                       (name,)))
 
 
-def _drop_if_unchanged(conn: psycopg.Connection, name: str, state: dict[str, Any]) -> bool:
-    """Detach and drop the partition if it still holds exactly what the verified archive holds."""
-    with conn.transaction():
-        if scalar(conn, "SELECT to_regclass(%s) IS NULL", (name,)):
-            conn.execute("UPDATE audit_log_archives SET status = 'superseded', updated_at = now(), "
-                         "error = 'partition was dropped by another path' WHERE partition_name = %s", (name,))
-            return True
-        conn.execute(f'LOCK TABLE "{name}" IN SHARE MODE')  # no writes until we commit
-        if _table_digest(conn, name) != state["content_sha256"]:
-            conn.execute("UPDATE audit_log_archives SET status = 'pending', updated_at = now(), "
-                         "error = 'partition changed after archiving; archiving again' WHERE partition_name = %s", (name,))
-            return False
-        # With a DEFAULT partition DETACH cannot be CONCURRENTLY and takes ACCESS EXCLUSIVE on audit_logs:
-        # short lock_timeout attempts with backoff, so inserts never queue behind it for long.
-        conn.execute("SELECT exec_with_lock_retry(%s, ARRAY[%s])", (name, f'ALTER TABLE audit_logs DETACH PARTITION "{name}"'))
-        _pause_point("after_detach")
-        conn.execute(f'DROP TABLE "{name}"')
-        conn.execute("UPDATE audit_log_archives SET status = 'dropped', dropped_at = now(), error = NULL, "
-                     "updated_at = now() WHERE partition_name = %s", (name,))
-    return True
+def _detach_and_drop(conn: psycopg.Connection, name: str) -> None:
+    # With a DEFAULT partition DETACH cannot be CONCURRENTLY and takes ACCESS EXCLUSIVE on audit_logs:
+    # short lock_timeout attempts with backoff, so inserts never queue behind it for long.
+    conn.execute("SELECT exec_with_lock_retry(%s, ARRAY[%s])", (name, f'ALTER TABLE audit_logs DETACH PARTITION "{name}"'))
+    _pause_point("after_detach")
+    conn.execute(f'DROP TABLE "{name}"')
 
 
 def restore_sql_hint(location: str) -> str:
-    """How to load an archive back (documentation and reports)."""
-    return (f"gunzip -c {location} | psql -c \"\\copy audit_logs_archive ({_COLS}) FROM STDIN WITH (FORMAT csv, HEADER true)\"")
+    """How to load an archive back with standard tools (documentation and reports)."""
+    unpack = "gunzip -c" if _codec(location) == "gzip" else "zstd -dc"
+    return (f"{unpack} {location} | psql -c \"\\copy audit_logs_archive ({_COLS}) FROM STDIN WITH (FORMAT csv, HEADER true)\"")
