@@ -95,7 +95,8 @@ def test_a_table_reference_resolves_to_the_job_that_produces_it():
 
 def test_the_current_only_jobs_are_marked():
     current_only = {j.name for j in graph.jobs_of("nightly") if j.current_only}
-    assert current_only == {"ensure_partitions", "process_compliance_requests", "flag_overdue_compliance_requests"}
+    assert current_only == {"ensure_partitions", "process_compliance_requests", "flag_overdue_compliance_requests",
+                            "send_alerts"}
 
 
 def test_selection_uses_dbts_graph_operators():
