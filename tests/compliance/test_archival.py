@@ -104,9 +104,9 @@ def test_a_write_arriving_mid_pass_is_archived_not_lost(db_url, tmp_path, monkey
     writers: list[threading.Thread] = []
 
     def verify_then_insert(conn, name, written):
-        real_verify(conn, name, written)
+        verified = real_verify(conn, name, written)
         if name != "audit_logs_p202605":
-            return
+            return verified
         if calls["n"] == 0:
             def late_event() -> None:
                 with psycopg.connect(db_url, autocommit=True) as other:
@@ -118,6 +118,7 @@ def test_a_write_arriving_mid_pass_is_archived_not_lost(db_url, tmp_path, monkey
                 assert time.monotonic() < deadline, "the late write never reached the lock"
                 time.sleep(0.05)
         calls["n"] += 1
+        return verified
 
     monkeypatch.setattr(archival, "_verify_archive", verify_then_insert)
     result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))

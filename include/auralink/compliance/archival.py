@@ -182,7 +182,7 @@ def archive_released_held_rows(ctx, conn: psycopg.Connection, cutoff: dt.datetim
             copy = (f"COPY (SELECT {', '.join('h.' + c for c in COLUMNS)} FROM audit_logs_held h JOIN _released_audit r "
                     "USING (id, occurred_at)) TO STDOUT WITH (FORMAT csv, HEADER true)")
             written = stream_to_archive(conn, copy, location)
-            content_sha, rows, file_sha = read_archive(location)
+            content_sha, rows, file_sha = read_archive(location, n)
             if content_sha != written["content_sha256"] or rows != n:
                 raise ArchiveMismatch(f"{location} failed read-back ({rows} of {n} rows); released rows stay held")
             conn.execute(
@@ -226,7 +226,7 @@ def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.dateti
                 _pause_point("after_held_moved")
                 written = step("write", _write_archive, conn, name, record_id)
                 _pause_point("after_written")
-                step("verify", _verify_archive, conn, name, written)
+                written.update(step("verify", _verify_archive, conn, name, written))
                 _pause_point("after_verified")
                 if _writers_waiting(conn, name):
                     raise _GiveWay()
@@ -279,15 +279,16 @@ def _move_held_rows(conn: psycopg.Connection, name: str) -> dict[str, int]:
     if not scopes:
         return {}
     reason = holds.reason_expression("p.organization_id", "p.actor_user_id", "p.resource_type", "p.resource_id")
+    # One statement: the held rows leave the partition and land in audit_logs_held together (a failure
+    # of either rolls back both), found through the organization/user indexes, not a second scan.
     rows = conn.execute(
-        f"""WITH moved AS (
-                INSERT INTO audit_logs_held ({_COLS}, hold_reason, source_partition)
-                SELECT {", ".join("p." + c for c in COLUMNS)}, COALESCE({reason}, 'legal hold'), %s
-                FROM "{name}" p WHERE {held_rows_predicate("p", scopes)}
-                ON CONFLICT (id, occurred_at) DO UPDATE SET hold_reason = EXCLUDED.hold_reason
-                RETURNING id, occurred_at, hold_reason)
-            DELETE FROM "{name}" p USING moved m WHERE p.id = m.id AND p.occurred_at = m.occurred_at
-            RETURNING m.hold_reason""", (name,)).fetchall()
+        f"""WITH gone AS (
+                DELETE FROM "{name}" p WHERE {held_rows_predicate("p", scopes)}
+                RETURNING {", ".join("p." + c for c in COLUMNS)}, COALESCE({reason}, 'legal hold') AS hold_reason)
+            INSERT INTO audit_logs_held ({_COLS}, hold_reason, source_partition)
+            SELECT {_COLS}, hold_reason, %s FROM gone
+            ON CONFLICT (id, occurred_at) DO UPDATE SET hold_reason = EXCLUDED.hold_reason
+            RETURNING hold_reason""", (name,)).fetchall()
     by_reason: dict[str, int] = {}
     for (r,) in rows:
         by_reason[r] = by_reason.get(r, 0) + 1
@@ -321,9 +322,7 @@ def _write_archive(conn: psycopg.Connection, name: str, record_id: int) -> dict[
                          (location, name)).fetchone()
     if taken:  # an earlier incarnation of this month owns that file: never overwrite an archive
         location = storage.join(storage.archive_root(), "audit_logs", f"{name}.{record_id}.csv.zst")
-    written = stream_to_archive(conn, copy_sql(name), location, pause_at="mid_write")
-    lo, hi = conn.execute(f'SELECT min(occurred_at), max(occurred_at) FROM "{name}"').fetchone() or (None, None)
-    return {**written, "lo": lo, "hi": hi}
+    return stream_to_archive(conn, copy_sql(name), location, pause_at="mid_write")
 
 
 def stream_to_archive(conn: psycopg.Connection, copy: str, location: str, *, pause_at: str | None = None) -> dict[str, Any]:
@@ -370,12 +369,14 @@ def _decompressed_blocks(fh, codec: str) -> Iterator[bytes]:
             yield block
 
 
-def read_archive(location: str) -> tuple[str, int, str]:
-    """(sha256 of the CSV text, rows, sha256 of the file) of a stored archive (zstd, or gzip: older ones)."""
+def read_archive(location: str, expected_rows: int | None = None) -> tuple[str, int, str]:
+    """(sha256 of the CSV text, rows, sha256 of the file) of a stored archive (zstd, or gzip: older ones).
+
+    Rows are counted by lines; only when that differs from ``expected_rows`` (a quoted field may hold a
+    newline) are the CSV records parsed and counted (rare, and slow)."""
     content = hashlib.sha256()
     file_digest = hashlib.sha256()
     newlines = 0
-    embedded_newlines = False
 
     class _Tee(io.RawIOBase):
         def __init__(self, fh):
@@ -394,11 +395,10 @@ def read_archive(location: str) -> tuple[str, int, str]:
         for block in _decompressed_blocks(io.BufferedReader(_Tee(fh), 1 << 20), _codec(location)):
             content.update(block)
             newlines += block.count(b"\n")
-            embedded_newlines = embedded_newlines or b'\n"' in block or b'"\n' in block
         while fh.read(1 << 20):  # anything the decompressor did not consume, so the file digest covers it all
             pass
     rows = newlines - 1  # one line per record, after the header
-    if embedded_newlines:  # a quoted field may hold a newline: count records properly (rare; slow)
+    if rows != expected_rows:
         with storage.open_read(location) as fh:
             text = io.TextIOWrapper(io.BufferedReader(_BlockReader(_decompressed_blocks(fh, _codec(location)))),
                                     encoding="utf-8", newline="")
@@ -432,9 +432,15 @@ def archive_rows(location: str) -> Iterator[list[str]]:
         yield from csv.reader(text)
 
 
-def _verify_archive(conn: psycopg.Connection, name: str, written: dict[str, Any]) -> None:
-    """Read the file back: the CSV text must hash to what was streamed, with as many rows as COPY sent."""
-    content_sha, rows, file_sha = read_archive(written["location"])
+def _verify_archive(conn: psycopg.Connection, name: str, written: dict[str, Any]) -> dict[str, Any]:
+    """Read the file back: the CSV text must hash to what was streamed, with as many rows as COPY sent.
+    Meanwhile the server finds the partition's time range (the read-back is CPU, the query I/O); returns it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        read_back = pool.submit(read_archive, written["location"], written["rows"])
+        lo, hi = conn.execute(f'SELECT min(occurred_at), max(occurred_at) FROM "{name}"').fetchone() or (None, None)
+        content_sha, rows, file_sha = read_back.result()
     problems = []
     if rows != written["rows"]:
         problems.append(f"rows {rows} != COPY's {written['rows']}")
@@ -444,6 +450,7 @@ def _verify_archive(conn: psycopg.Connection, name: str, written: dict[str, Any]
         problems.append("file checksum differs")
     if problems:
         raise ArchiveMismatch(f"archive of {name} failed read-back ({'; '.join(problems)}); partition kept")
+    return {"lo": lo, "hi": hi}
 
 
 def _writers_waiting(conn: psycopg.Connection, name: str) -> bool:
