@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import psycopg
 
@@ -113,7 +114,7 @@ class Beside:
                 self.reads += 1
                 self.stop.wait(0.5)
 
-    def __enter__(self) -> Beside:
+    def __enter__(self) -> Self:
         for t in self.threads:
             t.start()
         return self
