@@ -143,6 +143,15 @@ def cmd_pipeline_run(args: argparse.Namespace) -> int:
     return 0 if all(r["status"] not in ("failed", "upstream_failed") for r in results) else EXIT_FAILED
 
 
+def cmd_pipeline_backfill(args: argparse.Namespace) -> int:
+    from auralink.pipeline import backfill
+
+    results = backfill(args.from_date, args.to_date, select=args.select, exclude=args.exclude,
+                       fail_fast=args.fail_fast, triggered_by=args.triggered_by)
+    _print_json(results)
+    return 0 if all(r["status"] not in ("failed", "upstream_failed") for r in results) else EXIT_FAILED
+
+
 def cmd_pipeline_show(args: argparse.Namespace) -> int:
     from auralink.jobs import graph
 
@@ -208,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failed job (default: skip only what depends on it)")
     p.set_defaults(func=cmd_pipeline_run)
+    p = pl.add_parser("backfill", help="the nights of a range of days, oldest first, each for its own day")
+    p.add_argument("--from-date", type=_date, required=True, metavar="YYYY-MM-DD", help="the first night's day")
+    p.add_argument("--to-date", type=_date, required=True, metavar="YYYY-MM-DD", help="the last night's day")
+    _selection_arguments(p)
+    p.add_argument("--triggered-by", default="cli")
+    p.add_argument("--fail-fast", action="store_true")
+    p.set_defaults(func=cmd_pipeline_backfill)
     p = pl.add_parser("show", help="the jobs of a graph in run order, with what each runs after")
     p.add_argument("--pipeline", default="nightly", help="nightly or recordings")
     _selection_arguments(p)

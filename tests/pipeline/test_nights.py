@@ -182,3 +182,18 @@ def test_the_claims_of_a_dead_run_go_back_to_the_queue(seeded_url, seeded_db, mo
     assert status == "abandoned" and "2 claimed item(s) released" in error
     retries = seeded_db.execute("SELECT retry_count FROM call_recordings WHERE id = ANY(%s)", (claimed,)).fetchall()
     assert retries and all(r >= 1 for (r,) in retries)  # the dead attempt counts
+
+
+def test_a_cli_backfill_runs_each_night_for_its_day_oldest_first(seeded_url, seeded_db, capsys):
+    from auralink.cli import main
+
+    assert main(["pipeline", "backfill", "--from-date", "2026-11-18", "--to-date", "2026-11-19",
+                 "--select", "dbt_build", "--select", "ai_usage_costs"]) == 0
+    nights = seeded_db.execute("SELECT job_name, interval_start::date FROM job_runs ORDER BY id").fetchall()
+    assert nights == [("dbt_build", dt.date(2026, 11, 18)), ("ai_usage_costs", dt.date(2026, 11, 18)),
+                      ("dbt_build", dt.date(2026, 11, 19)), ("ai_usage_costs", dt.date(2026, 11, 19))]
+    assert seeded_db.execute("SELECT max(usage_date) FROM analytics.daily_usage_summary").fetchone()[0] == \
+        dt.date(2026, 11, 19)
+    capsys.readouterr()
+    assert main(["pipeline", "backfill", "--from-date", "2026-11-19", "--to-date", "2026-11-18"]) == 2
+    assert "before the first" in capsys.readouterr().err
