@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from auralink import metrics
 from auralink.db.connection import connect, database_url, scalar
 from auralink.jobs.interval import DataInterval, is_current, latest_night
 
@@ -322,6 +323,7 @@ def _done_concurrently(conn: psycopg.Connection, job_def: Job, run_id: int, inte
     return int(row[0]) if row else None
 
 
+@metrics.observe_job_runs  # every run's outcome, items, rows and seconds as metrics (auralink.metrics)
 def run_job(name: str, params: dict[str, Any] | None = None, *, interval: DataInterval | None = None,
             triggered_by: str = "cli", url: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """Run a job for a night's interval (default: the current night), recording the run; returns its stats
