@@ -123,8 +123,8 @@ def _shutdown_locked() -> None:
     if provider is not None:
         try:
             provider.shutdown(timeout_millis=2000)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001
+            log.debug("metrics provider shutdown: %s", exc)
 
 
 def reset() -> None:
