@@ -59,6 +59,15 @@ class SmtpReceiver:
     messages: list[email.message.EmailMessage] = field(default_factory=list)
 
 
+def message_text(message: email.message.EmailMessage) -> str:
+    """Headers and every text part of a message, decoded (bodies usually travel base64-encoded)."""
+    parts = [f"{k}: {v}" for k, v in message.items()]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            parts.append(part.get_content())
+    return "\n".join(parts)
+
+
 @contextlib.contextmanager
 def smtp_receiver() -> Iterator[SmtpReceiver]:
     """A real SMTP server (aiosmtpd) on a free port of 127.0.0.1; parsed messages in ``messages``."""

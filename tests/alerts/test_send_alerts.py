@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.receivers import http_receiver, smtp_receiver
+from tests.receivers import http_receiver, message_text, smtp_receiver
 
 SUBJECT_EMAIL = "jane.doe@customer.example"
 SOURCE_IP = "203.0.113.77"
@@ -101,7 +101,8 @@ def test_one_alert_per_new_event_and_request_and_none_on_a_rerun(db, channels):
     assert event_alert["link"] == f"https://console.test/security/events/{critical}"
     assert {p for p, _, _ in hook.requests} == {"/hooks/oncall"}
     # No personal data anywhere: not the subject's e-mail, not the source IP, not the user.
-    everything = "".join(m.as_string() for m in smtp.messages) + json.dumps(posted)
+    everything = "".join(message_text(m) for m in smtp.messages) + json.dumps(posted)
+    assert f"event_id: {critical}" in everything and "link: https://console.test/security/events/" in everything
     assert SUBJECT_EMAIL not in everything and SOURCE_IP not in everything and "@customer" not in everything
 
     again = _run()   # a re-run of the same night: nothing new to say

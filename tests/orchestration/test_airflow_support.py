@@ -9,71 +9,50 @@ import pytest
 from auralink.orchestration import airflow_support
 
 
-def test_default_args_have_retries_timeouts_and_alerts():
+def test_default_args_have_retries_timeouts_and_alerts(monkeypatch):
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    monkeypatch.setenv("AURALINK_ALERT_EMAILS", "oncall@auralink.example, second@auralink.example")
     args = airflow_support.default_args(retries=3, timeout_minutes=10)
     assert args["retries"] == 3 and args["retry_exponential_backoff"] is True
     assert args["execution_timeout"] == dt.timedelta(minutes=10)
-    assert args["on_failure_callback"] is airflow_support.notify_failure
+    notifier = args["on_failure_callback"]
+    assert isinstance(notifier, SmtpNotifier) and notifier.smtp_conn_id == "smtp_default"
+    assert notifier.to == ["oncall@auralink.example", "second@auralink.example"]
 
 
-def test_failure_mail_without_smtp_is_logged_not_raised(monkeypatch, caplog, capsys):
-    monkeypatch.delenv("AURALINK_SMTP_HOST", raising=False)
-    monkeypatch.setenv("AURALINK_ALERT_EMAILS", "oncall@auralink.example")
-    airflow_support.notify_failure({"run_id": "r1", "exception": RuntimeError("boom")})
+def test_without_recipients_a_failure_is_logged_not_mailed(monkeypatch, caplog, capsys):
+    monkeypatch.delenv("AURALINK_ALERT_EMAILS", raising=False)
+    callback = airflow_support.default_args()["on_failure_callback"]
+    assert callback is airflow_support.log_failure
+    callback({"run_id": "r1", "exception": RuntimeError("boom")})
     # Airflow's structlog may own logging once airflow is imported: look at both sinks.
     assert "no alert e-mail configured" in caplog.text + capsys.readouterr().out
 
 
-def test_failure_mail_is_sent_over_smtp(monkeypatch):
-    """A real SMTP conversation with a tiny server on 127.0.0.1."""
-    import socket
-    import threading
+def test_the_failure_mail_goes_through_the_smtp_connection(monkeypatch):
+    """SmtpNotifier over the smtp_default connection, to a real SMTP server (aiosmtpd) on 127.0.0.1."""
+    import json
 
-    received: list[bytes] = []
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    port = server.getsockname()[1]
+    from tests.receivers import message_text, smtp_receiver
 
-    def serve():
-        conn, _ = server.accept()
-        f = conn.makefile("rwb")
-        f.write(b"220 test\r\n"); f.flush()
-        in_data = False
-        for line in f:
-            if in_data:
-                received.append(line)
-                if line == b".\r\n":
-                    in_data = False
-                    f.write(b"250 ok\r\n"); f.flush()
-                continue
-            cmd = line[:4].upper()
-            if cmd in (b"EHLO", b"HELO", b"MAIL", b"RCPT"):
-                f.write(b"250 ok\r\n")
-            elif cmd == b"DATA":
-                in_data = True
-                f.write(b"354 go\r\n")
-            elif cmd == b"QUIT":
-                f.write(b"221 bye\r\n"); f.flush()
-                break
-            f.flush()
-        conn.close()
+    with smtp_receiver() as smtp:
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+            "conn_type": "smtp", "host": smtp.host, "port": smtp.port,
+            "extra": {"from_email": "airflow@auralink.example", "disable_ssl": True, "disable_tls": True,
+                      "retry_limit": 0}}))
+        monkeypatch.setenv("AURALINK_ALERT_EMAILS", "oncall@auralink.example")
+        notifier = airflow_support.default_args()["on_failure_callback"]
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    monkeypatch.setenv("AURALINK_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("AURALINK_SMTP_PORT", str(port))
-    monkeypatch.setenv("AURALINK_ALERT_EMAILS", "oncall@auralink.example")
-    monkeypatch.setenv("AURALINK_SMTP_CONN_ID", "no_such_connection")
+        class TI:
+            dag_id, task_id, try_number = "nightly", "dbt_build", 3
 
-    class TI:
-        dag_id, task_id, try_number = "analytics_processing", "dbt_build", 3
-
-    airflow_support.notify_failure({"task_instance": TI(), "run_id": "scheduled__2026", "exception": "boom"})
-    t.join(timeout=10)
-    body = b"".join(received).decode()
-    assert "Subject: [AuraLink] analytics_processing.dbt_build failed" in body
-    assert "Try: 3" in body
+        notifier({"ti": TI(), "task_instance": TI(), "run_id": "scheduled__2026", "exception": "boom"})
+    assert len(smtp.messages) == 1
+    message = smtp.messages[0]
+    assert message["Subject"] == "[AuraLink] nightly.dbt_build failed" and message["To"] == "oncall@auralink.example"
+    text = message_text(message)
+    assert "Try: 3" in text and "Error: boom" in text and "Run: scheduled__2026" in text
 
 
 GLUE_DAG = """

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import smtplib
-from email.message import EmailMessage
 from typing import Any
 
 from auralink import config
@@ -18,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def default_args(*, retries: int = 2, timeout_minutes: int = 60) -> dict[str, Any]:
-    """Retries with exponential backoff, an execution timeout, and the failure e-mail callback."""
+    """Retries with exponential backoff, an execution timeout, and the failure e-mail (SMTP provider)."""
     return {
         "owner": "data-platform",
         "retries": retries,
@@ -26,58 +24,38 @@ def default_args(*, retries: int = 2, timeout_minutes: int = 60) -> dict[str, An
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=30),
         "execution_timeout": dt.timedelta(minutes=timeout_minutes),
-        "on_failure_callback": notify_failure,
+        "on_failure_callback": failure_notifier(),
     }
 
 
-def _smtp_settings() -> dict[str, Any] | None:
-    """SMTP from Airflow's ``smtp_default`` connection, else AURALINK_SMTP_* env; None when unset."""
-    try:
-        from airflow.sdk import BaseHook  # Airflow 3 task SDK
-
-        conn = BaseHook.get_connection(config.env("AURALINK_SMTP_CONN_ID") or "smtp_default")
-        return {"host": conn.host, "port": conn.port or 587, "user": conn.login, "password": conn.password,
-                "sender": (conn.extra_dejson or {}).get("from_email", conn.login)}
-    except Exception:  # noqa: BLE001 - no connection configured (or no Airflow): fall back to env
-        host = config.env("AURALINK_SMTP_HOST")
-        if not host:
-            return None
-        return {"host": host, "port": int(config.env("AURALINK_SMTP_PORT", "587") or 587),
-                "user": config.env("AURALINK_SMTP_USER"), "password": config.env("AURALINK_SMTP_PASSWORD"),
-                "sender": config.env("AURALINK_SMTP_FROM", "airflow@auralink.local")}
+FAILURE_SUBJECT = "[AuraLink] {{ ti.dag_id }}.{{ ti.task_id }} failed"
+FAILURE_BODY = (
+    "<p>DAG: {{ ti.dag_id }}<br>Task: {{ ti.task_id }}<br>Run: {{ run_id }}<br>Try: {{ ti.try_number }}<br>"
+    "Error: {{ exception }}</p>"
+)
 
 
-def failure_message(context: dict[str, Any]) -> EmailMessage:
+def alert_recipients() -> list[str]:
+    return [a.strip() for a in (config.env("AURALINK_ALERT_EMAILS") or "").split(",") if a.strip()]
+
+
+def failure_notifier() -> Any:
+    """The SMTP provider's ``SmtpNotifier`` over the SMTP connection (``AURALINK_ALERT_SMTP_CONN_ID``, default
+    ``smtp_default``) to the on-call list ``AURALINK_ALERT_EMAILS``; without recipients, a callback that logs
+    the failure instead (a DAG must parse on a machine without mail)."""
+    recipients = alert_recipients()
+    if not recipients:
+        return log_failure
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return SmtpNotifier(to=recipients, subject=FAILURE_SUBJECT, html_content=FAILURE_BODY,
+                        smtp_conn_id=config.env("AURALINK_ALERT_SMTP_CONN_ID") or "smtp_default")
+
+
+def log_failure(context: dict[str, Any]) -> None:
     ti = context.get("task_instance") or context.get("ti")
-    dag_id = getattr(ti, "dag_id", "?")
-    task_id = getattr(ti, "task_id", "?")
-    msg = EmailMessage()
-    msg["Subject"] = f"[AuraLink] {dag_id}.{task_id} failed"
-    msg.set_content(
-        f"DAG: {dag_id}\nTask: {task_id}\nRun: {context.get('run_id')}\n"
-        f"Try: {getattr(ti, 'try_number', '?')}\nError: {context.get('exception')}\n"
-    )
-    return msg
-
-
-def notify_failure(context: dict[str, Any]) -> None:
-    """E-mail the on-call list (AURALINK_ALERT_EMAILS, comma separated) about a failed task."""
-    recipients = [a.strip() for a in (config.env("AURALINK_ALERT_EMAILS") or "").split(",") if a.strip()]
-    smtp = _smtp_settings()
-    msg = failure_message(context)
-    if not recipients or smtp is None:
-        log.warning("task failed, no alert e-mail configured: %s", msg["Subject"])
-        return
-    msg["From"] = smtp["sender"]
-    msg["To"] = ", ".join(recipients)
-    try:
-        with smtplib.SMTP(smtp["host"], smtp["port"], timeout=30) as server:
-            if smtp.get("user"):
-                server.starttls()
-                server.login(smtp["user"], smtp["password"] or "")
-            server.send_message(msg)
-    except (OSError, smtplib.SMTPException) as exc:  # an alert that cannot be sent must not mask the failure
-        log.error("could not send failure e-mail to %s: %s", recipients, exc)
+    log.warning("task %s.%s failed (no alert e-mail configured: AURALINK_ALERT_EMAILS): %s",
+                getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), context.get("exception"))
 
 
 def log_failed_items(run_id: int, url: str, limit: int = 200) -> int:
@@ -96,6 +74,20 @@ def log_failed_items(run_id: int, url: str, limit: int = 200) -> int:
     if total > len(rows):
         log.warning("... and %d more failed items (job_run_items, job_run_id=%s)", total - len(rows), run_id)
     return total
+
+
+def describe_asset_events(outlets: list[Any]) -> None:
+    """Put the run's night on the Asset events its task emits (``extra``), so a consumer knows which night
+    the table now holds without asking the producer's run."""
+    from airflow.sdk import get_current_context
+
+    from auralink.jobs.interval import from_airflow_context
+
+    context = get_current_context()
+    interval = from_airflow_context(context)
+    for outlet in outlets:
+        context["outlet_events"][outlet].extra.update(
+            {"interval_start": interval.start.isoformat(), "interval_end": interval.end.isoformat()})
 
 
 def job_params(job_name: str, dag_params: dict[str, Any]) -> dict[str, Any]:
