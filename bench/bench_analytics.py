@@ -1,9 +1,10 @@
 """Benchmark: the nightly analytics run with 1 day of new data on top of 1 day vs N days of history, and
 the dashboard query (one organization's last 30 days) on the views.
 
-For each history length H the script seeds H+1 days into a scratch database, holds the last day back,
-builds everything (dbt full build + AI costs), puts the last day back, and times the nightly run
-(`dbt build` with the nightly selection + the ai_usage_costs job): what the 02:00 DAG does.
+For each history length H the script seeds H+1 days into a scratch database, builds everything for the
+night before the last day (a cold dbt build + AI costs: all history up to it), and times the night of the
+last day (`dbt build` with the nightly selection + the ai_usage_costs job, for that day): what the 02:00
+run does.
 
     .venv/bin/python bench/bench_analytics.py --orgs 300 --history 1 90     # ~10M usage rows at 90 days
     .venv/bin/python bench/bench_analytics.py --orgs 30 --history 1 90      # quick, ~1M rows
@@ -33,15 +34,6 @@ import psycopg
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 END_DATE = dt.date(2026, 11, 20)
 
-# Event tables dbt reads, held back for "the new day" (children first; restored parents first).
-HOLDBACK = [
-    ("call_quality_samples", "call_id IN (SELECT id FROM calls WHERE started_at >= %(day)s)"),
-    ("call_participants", "call_id IN (SELECT id FROM calls WHERE started_at >= %(day)s)"),
-    ("ai_usage", "occurred_at >= %(day)s"),
-    ("usage_records", "recorded_at >= %(day)s"),
-    ("calls", "started_at >= %(day)s"),
-]
-
 DASHBOARD_QUERIES = {
     "daily_usage_summary": """SELECT * FROM analytics.daily_usage_summary
                               WHERE organization_id = %(org)s AND usage_date > %(end)s::date - 30
@@ -60,44 +52,16 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def hold_back_last_day(url: str, day: dt.date, tables: list[tuple[str, str]] = HOLDBACK) -> dict[str, int]:
-    """Move the rows of ``day`` onwards out of ``tables`` ((table, where) pairs, children first) into
-    bench_holdback_* copies; restore_last_day() puts them back."""
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
-    counts = {}
-    with psycopg.connect(url) as conn:
-        # Scratch database: skip FK triggers, or deleting calls would seq-scan ai_usage (call_id is not
-        # indexed) once per call for ON DELETE SET NULL. The children are held back explicitly.
-        conn.execute("SET session_replication_role = replica")
-        for table, where in tables:
-            conn.execute(f"CREATE TABLE bench_holdback_{table} AS SELECT * FROM {table} WHERE {where}", {"day": start})
-        for table, where in tables:
-            counts[table] = conn.execute(f"DELETE FROM {table} WHERE {where}", {"day": start}).rowcount
-        conn.commit()
-    return counts
-
-
-def restore_last_day(url: str, tables: list[tuple[str, str]] = HOLDBACK) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute("SET session_replication_role = replica")
-        for table, _ in reversed(tables):
-            conn.execute(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT * FROM bench_holdback_{table}"
-                         if table in ("call_quality_samples", "call_participants") else
-                         f"INSERT INTO {table} SELECT * FROM bench_holdback_{table}")
-            conn.execute(f"DROP TABLE bench_holdback_{table}")
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("ANALYZE")
-
-
-def nightly(url: str) -> dict:
+def nightly(url: str, day: dt.date = END_DATE) -> dict:
     from auralink.analytics.dbt_runner import build
     from auralink.jobs import run_job
+    from auralink.jobs.interval import DataInterval
 
+    night = DataInterval.for_day(day)
     started = time.monotonic()
-    run = build(url=url)
+    run = build(url=url, interval=night)
     dbt_seconds = time.monotonic() - started
-    ai = run_job("ai_usage_costs", url=url)
+    ai = run_job("ai_usage_costs", url=url, interval=night)
     total = time.monotonic() - started
     slowest = sorted(run.nodes, key=lambda n: -n["seconds"])[:5]
     return {"total_s": total, "dbt_s": dbt_seconds, "ai_costs_s": ai["seconds"],
@@ -125,6 +89,7 @@ def dashboard(url: str, repeat: int) -> dict[str, dict[str, float]]:
 def scenario(orgs: int, history: int, seed: int, repeat: int, keep: bool) -> dict:
     from auralink.analytics.dbt_runner import build
     from auralink.jobs import run_job
+    from auralink.jobs.interval import DataInterval
     from auralink.seed.generator import SeedConfig, seed_database
 
     name = f"auralink_bench_{orgs}o_{history}d"
@@ -139,16 +104,17 @@ def scenario(orgs: int, history: int, seed: int, repeat: int, keep: bool) -> dic
         log(f"H={history}: seeded {history + 1} days in {time.monotonic() - t:.0f}s: "
             f"usage_records={counts.get('usage_records', 0):,} calls={counts.get('calls', 0):,} "
             f"call_quality_samples={counts.get('call_quality_samples', 0):,} ai_usage={counts.get('ai_usage', 0):,}")
-        held = hold_back_last_day(url, END_DATE)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE")
+            new_day = conn.execute("SELECT count(*) FROM usage_records WHERE recorded_at >= %s",
+                                   (dt.datetime.combine(END_DATE, dt.time(), tzinfo=dt.UTC),)).fetchone()[0]
         t = time.monotonic()
-        build(url=url, full_refresh=True)
-        run_job("ai_usage_costs", url=url)
+        previous = DataInterval.for_day(END_DATE - dt.timedelta(days=1))
+        build(url=url, interval=previous, full_refresh=True)
+        run_job("ai_usage_costs", url=url, interval=previous)
         initial = time.monotonic() - t
-        log(f"H={history}: initial full build of {history} day(s) in {initial:.1f}s; new day holds "
-            f"usage_records={held['usage_records']:,} calls={held['calls']:,}")
-        restore_last_day(url)
+        log(f"H={history}: initial (cold) build of {history} day(s) in {initial:.1f}s; the new day holds "
+            f"usage_records={new_day:,}")
         result = nightly(url)
         log(f"H={history}: nightly run {result['total_s']:.1f}s (dbt {result['dbt_s']:.1f}s, "
             f"ai costs {result['ai_costs_s']:.2f}s); slowest nodes {result['slowest']}")

@@ -23,15 +23,13 @@ import argparse
 import datetime as dt
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Self
 
 import psycopg
+from beside import Beside
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 NIGHT = dt.date(2026, 6, 30)
@@ -81,50 +79,6 @@ def floor_seconds(url: str) -> float:
     return total
 
 
-class Beside:
-    """A product writer (audit events and usage records, 5/s) and a reader holding audit_logs in 10 s queries."""
-
-    def __init__(self, url: str, reader_seconds: float) -> None:
-        self.url, self.reader_seconds, self.stop = url, reader_seconds, threading.Event()
-        self.latencies: list[float] = []
-        self.reads = 0
-        self.threads = [threading.Thread(target=self._write, daemon=True)]
-        if reader_seconds > 0:
-            self.threads.append(threading.Thread(target=self._read, daemon=True))
-
-    def _write(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
-            org = c.execute("SELECT id FROM organizations LIMIT 1").fetchone()[0]
-            n = 0
-            while not self.stop.is_set():
-                due = time.perf_counter()
-                c.execute("INSERT INTO audit_logs (organization_id, action, occurred_at) VALUES (%s, 'auth.login', now())",
-                          (org,))
-                c.execute("INSERT INTO usage_records (organization_id, metric, quantity, recorded_at, idempotency_key)"
-                          " VALUES (%s, 'call_minutes', 1, now(), %s)", (org, f"bench-{os.getpid()}-{n}"))
-                self.latencies.append(time.perf_counter() - due)
-                n += 1
-                self.stop.wait(0.2)
-
-    def _read(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as c:
-            while not self.stop.is_set():
-                c.execute("SELECT count(*), pg_sleep(%s) FROM (SELECT 1 FROM audit_logs LIMIT 1) t",
-                          (self.reader_seconds,))
-                self.reads += 1
-                self.stop.wait(0.5)
-
-    def __enter__(self) -> Self:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=self.reader_seconds + 30)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=2_000_000)
@@ -167,11 +121,7 @@ def main() -> None:
         print("    by step: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()))
         print(f"  ratio to the floor: {archive / floor:.2f}x (target <= 1.5x); "
               f"{out['rows_archived'] / archive:,.0f} rows/s")
-        lat = sorted(beside.latencies)
-        if lat:
-            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-            print(f"  product inserts beside it: {len(lat)} (audit + usage), worst {lat[-1] * 1000:.0f} ms, "
-                  f"p99 {p99 * 1000:.0f} ms, median {statistics.median(lat) * 1000:.1f} ms; reader queries {beside.reads}")
+        print(f"  {beside.summary()}")
     finally:
         if not args.keep:
             with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

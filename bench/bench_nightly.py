@@ -1,21 +1,23 @@
 """Benchmark: the whole nightly run at scale — wall time of every job, the total, and peak memory.
 
-The nightly run is what the 02:00 UTC run executes on one machine (`auralink pipeline run` with the
-recordings stages 20-22 skipped, as the Argo nightly does; the analytics_processing DAG runs the same jobs
-as tasks): partitions, quality gates, dbt, AI costs, invoices, insights, reports, security events,
-compliance, retention and audit-log archival.
+The nightly run is what the 02:00 UTC run executes on one machine (`auralink pipeline run` for the night,
+the recordings' queue jobs left out: they are the every-4-hours DAG's; the nightly DAG and Argo's nightly
+run the same jobs as tasks and steps): partitions, quality gates, dbt, AI costs, invoices, insights,
+reports, security events, compliance, retention and audit-log archival. Beside the night, as in
+production, a writer inserts audit events and usage records 5 times a second (their worst latency is
+reported) and a reader runs 10-second queries on audit_logs back to back.
 
     .venv/bin/python bench/bench_nightly.py                                  # 1,000 orgs, 10M usage, 10M audit
     .venv/bin/python bench/bench_nightly.py --orgs 50 --usage-rows 300000 --audit-rows 300000   # ~2 min
     .venv/bin/python bench/bench_nightly.py --reuse-seed     # seed once, keep it as a template, clone it next time
 
 Data: the seed generator (1,000 organizations over enough days for ~10M usage_records, audit events at
-the seed's rate) ending yesterday, then audit_logs topped up in SQL to the target with rows 91-180 days
-old, so the audit-log archival has a real backlog. The newest seeded day is held back; then
+the seed's rate) ending today (UTC), then audit_logs topped up in SQL to the target with rows 91-180 days
+old, so the audit-log archival has a real backlog. Then
 
-  night 1 (cold): the first nightly run on this history (dbt builds every model from nothing, archival
-                  takes the whole 90-day backlog);
-  night 2 (steady): the held-back day is put back and the nightly runs again: what every later night costs.
+  night 1 (cold): the night of yesterday, the first nightly run on this history (dbt builds every model
+                  up to yesterday from nothing, archival takes the whole 90-day backlog);
+  night 2 (steady): the night of today (its data is all there): what every later night costs.
 
 Memory is sampled every 0.5 s: this process's RSS (dbt runs in-process, as in an Airflow task) and the
 proportional set size (PSS) of all PostgreSQL server processes, reported per job and overall.
@@ -47,13 +49,13 @@ os.environ.setdefault("AURALINK_EXPORT_URL", str(WORK / "exports"))
 
 import psutil
 import psycopg
-from bench_analytics import HOLDBACK, hold_back_last_day, log, restore_last_day, url_for
+from bench_analytics import log, url_for
+from beside import Beside
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-RECORDINGS_STAGES = frozenset({20, 21, 22})  # the every-4-hours DAG's work, not the nightly's
+# The every-4-hours DAG's queue jobs, not the night's work (the seed has no audio to transcribe).
+RECORDINGS_JOBS = ["transcribe_recordings", "summarize_transcripts", "analyze_call_quality"]
 USAGE_ROWS_PER_ORG_DAY = 254  # measured: 9.85M usage_records from 430 orgs x 90 days (bench_seed.py)
-# The new day also holds audit events (children first, as HOLDBACK).
-NIGHTLY_HOLDBACK = [*HOLDBACK, ("audit_logs", "occurred_at >= %(day)s")]
 MIB = 1024 * 1024
 
 
@@ -136,15 +138,16 @@ def top_up_audit_logs(url: str, target: int, last_day: dt.date) -> int:
         return missing
 
 
-def night(url: str, sampler: MemorySampler, label: str, data_through: dt.date) -> dict:
+def night(url: str, sampler: MemorySampler, label: str, day: dt.date, reader_seconds: float) -> dict:
+    from auralink.jobs.interval import DataInterval
     from auralink.pipeline import run_pipeline
 
-    # The freshness gates judge the data as of 02:00 the night after its newest day, as the DAG does.
-    os.environ["AURALINK_QUALITY_AS_OF"] = f"{data_through + dt.timedelta(days=1)}T02:00:00+00:00"
     with psycopg.connect(url, autocommit=True) as conn:
         before = conn.execute("SELECT coalesce(max(id), 0) FROM job_runs").fetchone()[0]
     started = time.time()
-    results = run_pipeline(triggered_by="bench", stop_on_error=False, url=url, skip_stages=RECORDINGS_STAGES)
+    with Beside(url, reader_seconds) as beside:
+        results = run_pipeline(interval=DataInterval.for_day(day), triggered_by="bench", url=url,
+                               exclude=RECORDINGS_JOBS)
     finished = time.time()
     # Each job's own run row (a failed job's result carries no run id): its window for time and memory.
     with psycopg.connect(url, autocommit=True) as conn:
@@ -155,12 +158,15 @@ def night(url: str, sampler: MemorySampler, label: str, data_through: dt.date) -
     for r in results:
         start, end = windows.get(r["job"], (started, finished))
         rss, pss = sampler.peaks(start, end)
-        jobs.append({"job": r["job"], "stage": r["stage"], "status": r.get("status", "?"),
+        jobs.append({"job": r["job"], "status": r.get("status", "?"),
                      "seconds": end - start, "rss": rss, "pg_pss": pss, "error": r.get("error")})
     rss, pss = sampler.peaks(started, finished)
     total = finished - started
-    log(f"{label}: {total:.1f}s, {sum(j['status'] == 'failed' for j in jobs)} job(s) failed")
-    return {"label": label, "total": total, "jobs": jobs, "rss": rss, "pg_pss": pss}
+    log(f"{label} ({day}): {total:.1f}s, {sum(j['status'] == 'failed' for j in jobs)} job(s) failed; "
+        f"{beside.summary()}")
+    lat = sorted(beside.latencies)
+    return {"label": label, "total": total, "jobs": jobs, "rss": rss, "pg_pss": pss,
+            "worst_insert_s": lat[-1] if lat else None, "beside": beside.summary()}
 
 
 def table_counts(url: str, tables: list[str]) -> dict[str, int]:
@@ -174,23 +180,25 @@ def report(nights: list[dict], counts: dict[str, int], args: argparse.Namespace,
     print(f"data: {args.orgs:,} orgs, {args.days} days; " + ", ".join(f"{t}={n:,}" for t, n in counts.items()))
     print(f"seeding (or cloning) took {seed_s:.0f}s; machine: {os.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB")
-    header = f"{'stage':>5} {'job':34}" + "".join(
+    header = f"{'job':34}" + "".join(
         f" {n['label'] + ' s':>12} {'RSS MiB':>8} {'PG MiB':>7}" for n in nights)
     print(header)
     print("-" * len(header))
     for i, job in enumerate(nights[0]["jobs"]):
-        line = f"{job['stage']:>5} {job['job']:34}"
+        line = f"{job['job']:34}"
         for n in nights:
             j = n["jobs"][i]
             flag = "!" if j["status"] == "failed" else " "
             line += f" {j['seconds']:>11.1f}{flag} {j['rss'] / MIB:>8.0f} {j['pg_pss'] / MIB:>7.0f}"
         print(line)
     print("-" * len(header))
-    line = f"{'':>5} {'total (wall) / peak':34}"
+    line = f"{'total (wall) / peak':34}"
     for n in nights:
         line += f" {n['total']:>12.1f} {n['rss'] / MIB:>8.0f} {n['pg_pss'] / MIB:>7.0f}"
     print(line)
     print(f"peak RSS of this process (getrusage): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    for n in nights:
+        print(f"{n['label']}: {n['beside']}")
     for n in nights:
         for j in n["jobs"]:
             if j["status"] == "failed":
@@ -208,6 +216,7 @@ def main() -> int:
     parser.add_argument("--audit-rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=None, help="days of history (default: enough for --usage-rows)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reader-seconds", type=float, default=10.0, help="the reader's query length (0: none)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse-seed", action="store_true",
                         help="keep the seeded data as a template database and clone it on later runs with the "
@@ -219,7 +228,7 @@ def main() -> int:
     from auralink.db.migrate import migrate
     from auralink.seed.generator import SeedConfig, seed_database
 
-    last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    last_day = dt.datetime.now(dt.UTC).date()  # data through today: night 2 is today's night
     name = f"auralink_bench_nightly_{os.getpid()}"
     template = f"auralink_bench_nightly_seed_{args.orgs}o_{args.days}d_{args.audit_rows}a_s{args.seed}_{last_day:%Y%m%d}"
     url = url_for(name)
@@ -246,12 +255,9 @@ def main() -> int:
         counts = table_counts(url, ["organizations", "users", "calls", "call_quality_samples", "usage_records",
                                     "ai_usage", "audit_logs"])
         log(f"data ready in {seed_s:.0f}s: {counts}")
-        held = hold_back_last_day(url, last_day, NIGHTLY_HOLDBACK)
-        log(f"held back {last_day}: {held}")
         sampler.start()
-        nights = [night(url, sampler, "night 1", last_day - dt.timedelta(days=1))]
-        restore_last_day(url, NIGHTLY_HOLDBACK)
-        nights.append(night(url, sampler, "night 2", last_day))
+        nights = [night(url, sampler, "night 1", last_day - dt.timedelta(days=1), args.reader_seconds),
+                  night(url, sampler, "night 2", last_day, args.reader_seconds)]
         sampler.stop()
         report(nights, counts, args, seed_s)
     finally:
