@@ -34,6 +34,7 @@ Job parameters are Params, one section per job. Runbooks: README.md, docs/.
     default_args=airflow_support.default_args(),
     params=airflow_dags.params("nightly"),
     user_defined_macros=airflow_dags.MACROS,
+    deadline=airflow_dags.night_deadline("nightly"),  # AURALINK_NIGHTLY_DEADLINE: unfinished by then alerts
     doc_md=airflow_dags.doc_md("nightly", INTRO),
     tags=["nightly", "analytics", "dbt", "billing", "compliance"],
 )

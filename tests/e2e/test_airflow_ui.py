@@ -26,7 +26,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "nightly"  # the main nightly DAG
-CURRENT_ONLY = {"ensure_partitions", "process_compliance_requests", "flag_overdue_compliance_requests"}
+CURRENT_ONLY = {"ensure_partitions", "process_compliance_requests", "flag_overdue_compliance_requests",
+                "send_alerts"}
 CHROMIUM = os.environ.get("AURALINK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Playwright adds --headless; the rest keep Chromium off the (closed) network and out of first-run UI.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -44,8 +44,12 @@ def test_dbt_models_are_a_task_group_between_the_gates():
     assert "check_source_quality" in dag.get_task("dbt_build.stg_usage_records_model_build").get_flat_relative_ids(
         upstream=True)
     gate = dag.get_task("check_analytics_quality")
-    assert {"auralink://analytics/daily_usage_summary", "auralink://analytics/organization_analytics_summary",
-            "auralink://public/ai_usage_analytics"} <= {o.uri for o in gate.outlets}
+    # Airflow's postgres URI form, from the lineage namespace: what OpenLineage names database.schema.table.
+    from auralink.orchestration.lineage import table_uri
+
+    assert {table_uri("analytics.daily_usage_summary"), table_uri("analytics.organization_analytics_summary"),
+            table_uri("public.ai_usage_analytics")} <= {o.uri for o in gate.outlets}
+    assert all(o.uri.startswith("postgres://") and o.uri.count("/") == 5 for o in gate.outlets)
     # The dbt task group renders the night into every model's vars.
     model = dag.get_task("dbt_build.int_usage_daily_model_build")
     assert set(model.vars) == {"interval_start", "interval_end"} and "night_vars" in model.vars["interval_end"]
@@ -58,18 +62,36 @@ def test_job_parameters_are_params_from_the_jobs_schema():
     assert batch.schema["section"] == "transcribe_recordings"  # the trigger form groups a job's parameters
 
 
-def test_a_past_logical_date_processes_that_night_and_skips_the_current_only_jobs(airflow_db, seeded_url):
+def _sync_consumer_dag() -> None:
+    """The Asset-scheduled consumer in the metadata DB (as the dag-processor would put it), so the nightly
+    run's Asset events queue a run of it."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    folder = DAG_FILE.parent
+    bag = BundleDagBag(dag_folder=str(folder / "analytics_published.py"), bundle_path=folder, bundle_name="dags-folder")
+    assert bag.import_errors == {}, bag.import_errors
+    sync_bag_to_db(bag, "dags-folder", None)
+
+
+def test_a_past_logical_date_processes_that_night_and_skips_the_current_only_jobs(airflow_db, seeded_url,
+                                                                                  monkeypatch):
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.models.pool import Pool
     from airflow.utils.session import create_session
 
+    from tests.lineage import events_by_job, openlineage_to_receiver
+
     Pool.create_or_update_pool("recording_transcription", slots=2, description="tests", include_deferred=False)
     with psycopg.connect(seeded_url, autocommit=True) as conn:  # speech is tested elsewhere: keep this fast
         conn.execute("UPDATE call_recordings SET status = 'deleted', deleted_at = now()")
+    _sync_consumer_dag()
     dag = load_dag()
     for t in dag.tasks:  # dag.test() waits out retry delays: fail fast here, the failure is reported below
         t.retries = 0
-    run = dag.test(logical_date=dt.datetime(2026, 11, 19, 2, tzinfo=UTC))   # the night of 2026-11-18
+    with openlineage_to_receiver(monkeypatch) as lineage_receiver:
+        run = dag.test(logical_date=dt.datetime(2026, 11, 19, 2, tzinfo=UTC))   # the night of 2026-11-18
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     if run.state != "success":
         with psycopg.connect(seeded_url, autocommit=True) as conn:
@@ -77,7 +99,7 @@ def test_a_past_logical_date_processes_that_night_and_skips_the_current_only_job
         pytest.fail(f"DAG run {run.state}: {({k: v for k, v in states.items() if v != 'success'})}; job errors: {errors}")
     # Skipped: the current-only jobs, and the transcription's mapped task (no recording to map over).
     assert {k for k, v in states.items() if v == "skipped"} == {
-        "ensure_partitions", "process_compliance_requests", "flag_overdue_compliance_requests",
+        "ensure_partitions", "process_compliance_requests", "flag_overdue_compliance_requests", "send_alerts",
         "transcribe_recordings.transcribe_batch"}
     with psycopg.connect(seeded_url, autocommit=True) as conn:
         nights = conn.execute("SELECT DISTINCT interval_start, interval_end FROM job_runs").fetchall()
@@ -85,13 +107,64 @@ def test_a_past_logical_date_processes_that_night_and_skips_the_current_only_job
     assert nights == [(dt.datetime(2026, 11, 18, tzinfo=UTC), dt.datetime(2026, 11, 19, tzinfo=UTC))]
     assert newest == dt.date(2026, 11, 18)
 
+    # OpenLineage: every dbt model task reported its inputs and outputs, named as the Assets are.
+    from auralink.db.connection import libpq_params
+    from auralink.orchestration import lineage
+
+    db = libpq_params(seeded_url)
+    namespace = f"postgres://{db['host']}:{db['port']}"
+    assert lineage.namespace() == namespace  # from DATABASE_URL here; AURALINK_LINEAGE_NAMESPACE in a deployment
+    by_job = events_by_job(lineage_receiver)
+    complete = {name: next(e for e in reversed(evs) if e["eventType"] == "COMPLETE")
+                for name, evs in by_job.items() if any(e["eventType"] == "COMPLETE" for e in evs)}
+
+    def datasets(job: str, side: str) -> set[tuple[str, str]]:
+        return {(d["namespace"], d["name"]) for d in complete[f"nightly.{job}"][side]}
+
+    mart = (namespace, f"{db['dbname']}.analytics.daily_usage_summary")
+    assert mart in datasets("dbt_build.daily_usage_summary_model_build", "outputs"), complete.get(
+        "nightly.dbt_build.daily_usage_summary_model_build")
+    assert {(namespace, f"{db['dbname']}.analytics_intermediate.int_usage_daily"),
+            (namespace, f"{db['dbname']}.analytics.fct_ai_usage_daily")} <= datasets(
+        "dbt_build.daily_usage_summary_model_build", "inputs")
+    assert (namespace, f"{db['dbname']}.public.usage_records") in datasets("dbt_build.stg_usage_records_model_build",
+                                                                           "inputs")
+    # The gate's Assets are the same datasets: Marquez or DataHub join the dbt graph and the DAG's.
+    assert mart in datasets("check_analytics_quality", "outputs")
+    assert (namespace, lineage.dataset_name("analytics.daily_usage_summary")) == mart
+
+    # The Asset-scheduled consumer records the night each table holds, from the events.
+    from airflow.dag_processing.dagbag import DagBag
+
+    consumer = DagBag(dag_folder=str(DAG_FILE.parent / "analytics_published.py")).dags["analytics_published"]
+    with create_session() as session:
+        triggering: dict = {}
+        scheduled_on = {a.uri for a in consumer.timetable.asset_condition.objects}
+        for event in session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id):
+            if event.asset.uri in scheduled_on:  # what Airflow hands the consumer's run
+                triggering.setdefault(event.asset, []).append(event)
+        result = consumer.get_task("record_publications").python_callable(triggering_asset_events=triggering)
+    # ai_usage_analytics has two producers (ai_usage_costs writes it, the gate certifies it): two events, one row.
+    assert set(result["tables"]) == {a.name for a in consumer.timetable.asset_condition.objects}, result
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        held = dict(conn.execute("SELECT table_name, interval_end FROM analytics_publications").fetchall())
+    assert held["analytics.daily_usage_summary"] == dt.datetime(2026, 11, 19, tzinfo=UTC)
+
     before = marts(seeded_url)
     again = dag.test(logical_date=dt.datetime(2026, 11, 19, 2, tzinfo=UTC))   # cleared and re-run: same rows
     assert again.state == "success"
     assert marts(seeded_url) == before
 
+    from airflow.models.asset import AssetDagRunQueue
+    from auralink.orchestration.lineage import table_uri
+
     with create_session() as session:
-        emitted = {uri for (uri,) in session.query(AssetModel.uri).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)}
-    assert {f"auralink://analytics/{v}" for v in ("daily_usage_summary", "organization_analytics_summary",
-                                                  "fct_call_quality", "monthly_costs")} <= emitted
-    assert "auralink://public/ai_usage_analytics" in emitted
+        events = {uri: extra for uri, extra in session.query(AssetModel.uri, AssetEvent.extra)
+                  .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)}
+        queued = {dag_id for (dag_id,) in session.query(AssetDagRunQueue.target_dag_id)}
+    assert {table_uri(f"analytics.{v}") for v in ("daily_usage_summary", "organization_analytics_summary",
+                                                  "fct_call_quality", "monthly_costs")} <= set(events)
+    assert table_uri("public.ai_usage_analytics") in events
+    # Each event names the night the table now holds, and the Asset-scheduled consumer is queued.
+    assert events[table_uri("analytics.monthly_costs")]["interval_end"] == "2026-11-19T00:00:00+00:00"
+    assert "analytics_published" in queued

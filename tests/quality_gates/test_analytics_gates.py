@@ -99,7 +99,9 @@ def test_a_failing_mart_gate_stops_everything_downstream(airflow_db, analytics_u
     with create_session() as session:  # the gate failed: no mart was announced
         announced = {uri for (uri,) in session.query(AssetModel.uri).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
                      .filter(AssetEvent.source_run_id == run.run_id)}
-    assert not {u for u in announced if u.startswith("auralink://analytics/")}, announced
+    from auralink.orchestration import lineage
+
+    assert not {u for u in announced if u.startswith(lineage.table_uri("analytics.x")[:-1])}, announced
     assert not analytics_db.execute("SELECT count(*) FROM job_runs WHERE job_name IN "
                                     "('generate_invoices', 'refresh_cost_insights')").fetchone()[0]
 
@@ -137,4 +139,6 @@ def test_the_mart_gate_sits_between_the_build_and_everything_that_publishes():
     assert {"generate_invoices", "refresh_cost_insights", "generate_due_reports", "apply_retention_policies",
             "process_compliance_requests"} <= downstream
     assert "ai_usage_costs" not in downstream  # the AI costs are an input of the gate, not gated by it
-    assert {o.uri for o in gate.outlets} >= {"auralink://analytics/monthly_costs"}  # announced when it passes
+    from auralink.orchestration import lineage
+
+    assert {o.uri for o in gate.outlets} >= {lineage.table_uri("analytics.monthly_costs")}  # announced when it passes

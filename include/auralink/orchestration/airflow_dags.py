@@ -19,21 +19,65 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from auralink.jobs import graph
 from auralink.jobs.interval import from_airflow_context
 from auralink.jobs.registry import Job
-from auralink.orchestration import airflow_support
+from auralink.orchestration import airflow_support, lineage
 
 ASSET_GROUP = "auralink"
 
 
 def asset(table: str) -> Asset:
-    """The Asset of a table the jobs produce (one spelling for every DAG)."""
-    schema, _, name = table.rpartition(".")
-    return Asset(name=table, uri=f"auralink://{schema or 'public'}/{name}", group=ASSET_GROUP)
+    """The Asset of a table the jobs produce (one spelling for every DAG), in Airflow's postgres URI form
+    ``postgres://host:port/database/schema/table`` from the configured lineage namespace (not from a
+    connection: nothing is looked up at parse time), which OpenLineage maps to ``database.schema.table``."""
+    return Asset(name=table, uri=lineage.table_uri(table), group=ASSET_GROUP)
+
+
+def published_assets() -> list[Asset]:
+    """The Assets the analytics quality gate certifies: a consumer DAG is scheduled on all of them."""
+    from auralink.jobs.registry import get_job
+
+    return [asset(t) for t in get_job("check_analytics_quality").certifies]
+
+
+def publication_task():
+    """A task that records, from the Asset events that triggered its run, the night each table holds."""
+    tables = published_assets()
+
+    @task(task_id="record_publications", inlets=tables, retries=2)
+    def record_publications(triggering_asset_events: Any = None) -> dict:
+        from auralink.analytics import publications
+        from auralink.orchestration.connections import project_database_url
+
+        found = []
+        for event_asset, events in (triggering_asset_events or {}).items():
+            for event in events:
+                p = publications.from_event(getattr(event_asset, "name", None) or event.asset.name,
+                                            getattr(event_asset, "uri", None) or event.asset.uri,
+                                            dict(event.extra or {}), event.source_dag_id, event.source_run_id)
+                if p is not None:
+                    found.append(p)
+        written = publications.record(found, url=project_database_url())
+        return {"recorded": written, "tables": sorted({p.table_name for p in found})}
+
+    return record_publications()
 
 
 def schedule(pipeline: str) -> CronTriggerTimetable:
     """The pipeline's cron as a trigger timetable, explicitly: the logical date is then the trigger time
     whatever ``[scheduler] create_cron_data_intervals`` says, and the night is the UTC day before it."""
     return CronTriggerTimetable(graph.PIPELINES[pipeline].schedule, timezone="UTC")
+
+
+def night_deadline(pipeline: str) -> Any:
+    """Airflow 3's DeadlineAlert for a night still unfinished at ``AURALINK_NIGHTLY_DEADLINE`` (UTC)."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    from auralink.alerts.deadline import deadline_after_trigger, night_unfinished
+
+    span = deadline_after_trigger(graph.PIPELINES[pipeline].schedule)
+    if span is None:
+        return None
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=span,
+                         callback=AsyncCallback(night_unfinished), name=f"{pipeline} unfinished")
 
 
 def night_vars(data_interval_end: Any = None, logical_date: Any = None, dag_run: Any = None) -> dict[str, str]:
@@ -79,9 +123,13 @@ def _task_kwargs(j: Job) -> dict[str, Any]:
 
 
 def job_task(j: Job):
-    @task(task_id=j.name, outlets=[asset(t) for t in (*j.produces, *j.certifies)], **_task_kwargs(j))
+    outlets = [asset(t) for t in (*j.produces, *j.certifies)]
+
+    @task(task_id=j.name, outlets=outlets, **_task_kwargs(j))
     def run() -> dict:
-        return airflow_support.run_job(j.name)
+        stats = airflow_support.run_job(j.name)
+        airflow_support.describe_asset_events(outlets)  # which night each announced table now holds
+        return stats
 
     return run()
 
