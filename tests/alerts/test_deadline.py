@@ -16,7 +16,6 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 def test_the_nightly_dag_has_a_deadline_at_the_configured_hour(monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import DeadlineReference
-
     from auralink.alerts.deadline import DeadlineConfigError, deadline_after_trigger
 
     monkeypatch.setenv("AURALINK_NIGHTLY_DEADLINE", "05:30")
