@@ -141,6 +141,14 @@ def test_local_airflow_runs_the_nightly_dag_and_shows_it_in_the_grid(nightly_dat
             if state == "success":
                 raise
             page = {"screenshot_error": repr(exc)}
+        # The dbt docs site inside the UI, as the nights' dbt_docs job left it: the marts' lineage graph.
+        docs_shot = artifacts_dir() / "airflow-dbt-docs.png"
+        try:
+            docs_page = docs_screenshot(cfg.base_url, password, docs_shot, tmp_path / "chromium-docs")
+        except Exception as exc:
+            if state == "success":
+                raise
+            docs_page = {"screenshot_error": repr(exc)}
         timings["screenshot_s"] = time.monotonic() - started
         (artifacts_dir() / "airflow-ui-timings.json").write_text(json.dumps(
             {"dag_id": DAG_ID, "tasks": len(task_ids), "state": state, "parallelism": cfg.parallelism,
@@ -153,6 +161,9 @@ def test_local_airflow_runs_the_nightly_dag_and_shows_it_in_the_grid(nightly_dat
         assert page["url"].endswith(f"/dags/{DAG_ID}/runs/{run_id}"), page["url"]  # past the login form
         assert page["dag_id_shown"] and page["run_state"] == "Success", page
         assert page["missing_cells"] == [], page  # every task instance has its square in the grid
+        assert docs_page["graph_shown"] and docs_page["nav_shown"], docs_page  # inside the Airflow UI
+        assert docs_page["url"].startswith(f"{cfg.base_url}/plugin/dbt-docs"), docs_page
+        assert docs_shot.stat().st_size > 20_000
 
         # 4. Each night processed its own day: the marts end at the last night, the jobs ran for the two days,
         # and the current-only jobs skipped both past nights (and said so).
@@ -166,7 +177,7 @@ def test_local_airflow_runs_the_nightly_dag_and_shows_it_in_the_grid(nightly_dat
         for job in CURRENT_ONLY:
             assert sorted((d, st) for j, d, st, _ in ran if j == job) == [(n, "skipped") for n in nights], job
         assert {j for j, _, st, _ in ran if st == "succeeded"} >= {"check_analytics_quality", "generate_invoices",
-                                                              "ai_usage_costs"}  # dbt itself ran as Cosmos tasks
+                                                              "ai_usage_costs", "dbt_docs"}  # dbt: Cosmos tasks
 
         # 5. The run-tracking listener (plugins/) recorded the run and each task's last try in the project's
         # database, from the real scheduler and task processes.
@@ -264,6 +275,43 @@ def _readable_log_lines(path: Path) -> list[str]:
             line += f"\n{json.dumps(rec['error_detail'], indent=1)[:4000]}"
         out.append(line)
     return out
+
+
+# The dbt docs lineage graph of the marts and everything upstream of them (dbt's own selector syntax).
+DOCS_GRAPH_SELECTOR = "+path:models/marts"
+
+
+def docs_screenshot(base_url: str, password: str, path: Path, profile_dir: Path) -> dict[str, Any]:
+    """The dbt docs page inside the Airflow UI (Browse -> dbt Docs): the marts' lineage graph, screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(profile_dir), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 1000})
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{base_url}/plugin/dbt-docs")
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/plugin/dbt-docs")
+            docs = page.frame_locator("iframe").first
+            docs.get_by_text("Welcome to the auto-generated documentation").wait_for()
+            docs.locator(".launcher-btn").click()                        # dbt docs' lineage graph button
+            include = docs.locator("input[ng-model='selectorService.selection.dirty.include']")
+            include.fill(DOCS_GRAPH_SELECTOR)
+            docs.locator("#submit-graph-selection").click()
+            docs.locator("canvas").first.wait_for()
+            page.wait_for_timeout(4000)                                  # the graph's layout settles
+            facts = {"url": page.url, "selector": include.input_value(),
+                     "graph_shown": docs.locator("canvas").count() > 0,
+                     "nav_shown": page.get_by_text("Browse").first.is_visible()}
+            page.screenshot(path=str(path))
+            return facts
+        finally:
+            browser.close()
 
 
 def grid_screenshot(base_url: str, password: str, run_id: str, task_ids: list[str], path: Path,

@@ -65,11 +65,32 @@ def test_child_environment(tmp_path):
     assert env["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://app:s3cret-pw@db.example:5433/airflow"
     assert env["DATABASE_URL"] == "postgresql://app:s3cret-pw@db.example:5433/auralink"
+    # What `airflow standalone` reads: the port, this interpreter's `airflow` first on PATH, the docs site.
+    assert env["AIRFLOW__API__PORT"] == "18123" and env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert json.loads(env["AIRFLOW__COSMOS__DBT_DOCS_PROJECTS"]) == {
+        "auralink": {"dir": str(cfg.docs_dir), "index": "index.html", "name": "dbt Docs"}}
+    assert "AIRFLOW__METRICS__OTEL_ON" not in env  # no collector configured: no metrics
+    with_metrics = la.airflow_env(_config(tmp_path, metrics_endpoint="http://127.0.0.1:4318"), base)
+    assert with_metrics["AIRFLOW__METRICS__OTEL_ON"] == "True"
+    assert with_metrics["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
     # Secrets are made once, kept owner-only, and stable across restarts (stored connections stay readable).
     secrets_file = cfg.home / la.SECRETS_FILE
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     assert la.airflow_env(cfg, base)["AIRFLOW__API_AUTH__JWT_SECRET"] == env["AIRFLOW__API_AUTH__JWT_SECRET"]
     assert len(env["AIRFLOW__API_AUTH__JWT_SECRET"]) >= 32
+
+
+def test_the_dbt_docs_site_gets_a_page_inside_the_ui(monkeypatch, tmp_path):
+    from auralink.orchestration import dbt_docs
+
+    monkeypatch.setenv("AIRFLOW__COSMOS__DBT_DOCS_PROJECTS", dbt_docs.projects_setting(tmp_path))
+    assert dbt_docs.external_views() == [{"name": "dbt Docs", "category": "Browse", "url_route": "dbt-docs",
+                                          "href": "/cosmos/auralink/dbt_docs_index.html"}]
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example/tools/airflow/")
+    assert dbt_docs.external_views()[0]["href"] == "/tools/airflow/cosmos/auralink/dbt_docs_index.html"
+    monkeypatch.setenv("AIRFLOW__COSMOS__DBT_DOCS_PROJECTS", "not json")
+    assert dbt_docs.external_views() == []
 
 
 def test_admin_password_file_is_private_and_kept(tmp_path):

@@ -163,6 +163,67 @@ def _sources_newer_than(path: Path) -> bool:
     return any(f.stat().st_mtime > built for f in (directory / "dbt_project.yml", directory / "profiles.yml"))
 
 
+def docs_dir() -> Path:
+    """Where the dbt docs site lives (``AURALINK_DBT_DOCS_DIR``, default ``AURALINK_HOME/dbt-docs``): index.html,
+    manifest.json and catalog.json, what the Airflow UI serves (Cosmos's dbt docs plugin), and
+    static_index.html, the same site in one file that a browser opens from disk."""
+    configured = config.env("AURALINK_DBT_DOCS_DIR")
+    path = Path(configured) if configured else config.data_dir("dbt-docs")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json", "static_index.html")
+
+
+def _placeholder_profile() -> dict[str, str]:
+    """dbt parse reads the profile but never connects: placeholders are enough when DBT_* are unset."""
+    return {k: os.environ.get(k, v) for k, v in
+            {"DBT_HOST": "localhost", "DBT_DBNAME": "postgres", "DBT_USER": "postgres"}.items()}
+
+
+def generate_docs(*, url: str | None = None, interval: DataInterval | None = None,
+                  empty_catalog: bool = False) -> dict[str, Any]:
+    """``dbt docs generate`` into :func:`docs_dir`.
+
+    After a night's build the catalog is the database's own (columns, types, row counts of what was
+    built). ``empty_catalog`` needs no database at all (the image build, CI): the project is parsed and the
+    site has the models, descriptions and lineage graph, without the catalog's column types. The files are
+    written beside the site and moved in one by one (``os.replace``), so a reader never sees half a file.
+    """
+    import json
+    import shutil
+    import tempfile
+
+    from dbt.cli.main import dbtRunner
+
+    target = docs_dir()
+    staging = Path(tempfile.mkdtemp(prefix=".generating-", dir=target))
+    directory = project_dir()
+    common = ["--project-dir", str(directory), "--profiles-dir", str(directory), "--target-path", str(staging)]
+    started = time.monotonic()
+    try:
+        if empty_catalog:
+            with _project_lock(), _environment({**_placeholder_profile(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+                for args in (["parse", "--quiet"], ["docs", "generate", "--no-compile", "--empty-catalog", "--static"]):
+                    result = dbtRunner().invoke([*args, *common])
+                    if not result.success:
+                        raise DbtFailed(f"dbt {' '.join(args)} failed: {result.exception}")
+        else:
+            run_dbt(["docs", "generate", "--static", "--target-path", str(staging)], url=url,
+                    dbt_vars=interval_vars(interval or latest_night()))
+        for name in DOCS_FILES:
+            os.replace(staging / name, target / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    catalog = json.loads((target / "catalog.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    return {"docs": str(target / "index.html"), "empty_catalog": empty_catalog,
+            "models": sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "model"),
+            "catalog_relations": len(catalog.get("nodes", {})) + len(catalog.get("sources", {})),
+            "dbt_seconds": round(time.monotonic() - started, 3)}
+
+
 def ensure_manifest(*, force: bool = False) -> Path:
     """target/manifest.json, from ``dbt parse`` when missing or older than a project file.
 
@@ -174,10 +235,7 @@ def ensure_manifest(*, force: bool = False) -> Path:
         from dbt.cli.main import dbtRunner
 
         directory = project_dir()
-        # dbt parse reads the profile but never connects: placeholders are enough when DBT_* are unset.
-        placeholders = {k: os.environ.get(k, v) for k, v in
-                        {"DBT_HOST": "localhost", "DBT_DBNAME": "postgres", "DBT_USER": "postgres"}.items()}
-        with _project_lock(), _environment({**placeholders, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+        with _project_lock(), _environment({**_placeholder_profile(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
             if force or not path.exists() or _sources_newer_than(path):
                 result = dbtRunner().invoke(["parse", "--project-dir", str(directory),
                                              "--profiles-dir", str(directory), "--quiet"])

@@ -39,6 +39,15 @@ def dbt_build(ctx: JobContext, select: str | None = None, exclude: str | None = 
     return {"dbt": run.statuses, "dbt_seconds": round(run.seconds, 3)}
 
 
+@job("dbt_docs", stage=31, after=("dbt_build",), retries=1, timeout_minutes=30)
+def dbt_docs(ctx: JobContext) -> dict[str, Any]:
+    """dbt docs generate after the night's build, with the database's real catalog, into the site the Airflow
+    UI serves (AURALINK_DBT_DOCS_DIR)."""
+    from auralink.analytics.dbt_runner import generate_docs
+
+    return generate_docs(url=ctx.url, interval=ctx.interval)
+
+
 @job("ai_usage_costs", stage=35, after=("analytics.fct_ai_usage_daily",), produces=("public.ai_usage_analytics",))
 def ai_usage_costs(ctx: JobContext, lookback_days: Annotated[int, Field(ge=0, le=3660)] = 3) -> dict[str, Any]:
     """Upsert AI usage and cost per org/day/feature/provider/model into ai_usage_analytics, for the night.

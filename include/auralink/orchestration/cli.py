@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="task slots (default: two per CPU core, 2 to 32)")
     up.add_argument("--metadata-url", default=None,
                     help="Airflow's metadata database (default: database 'airflow' beside the project's)")
-    up.add_argument("--triggerer", action="store_true", help="also run a triggerer (deferrable operators)")
+    up.add_argument("--metrics-endpoint", default=None,
+                    help="OTLP/HTTP collector for Airflow's and the jobs' metrics, e.g. http://127.0.0.1:4318 "
+                         "(default: OTEL_EXPORTER_OTLP_ENDPOINT; unset: no metrics)")
     up.add_argument("--timeout", type=float, default=180, help="seconds to wait for a healthy start")
     up.set_defaults(func=_up)
 
@@ -61,7 +63,7 @@ def _up(args: argparse.Namespace) -> int:
         raise CliError(f"a local Airflow already runs from {home} (pid {other['pid']}, {other['url']})")
     cfg = LocalAirflowConfig.for_project(home=home, port=args.port, host=args.host,
                                          metadata_url=args.metadata_url, parallelism=args.parallelism,
-                                         triggerer=args.triggerer)
+                                         metrics_endpoint=args.metrics_endpoint)
     return run_foreground(cfg, timeout=args.timeout)
 
 
@@ -79,7 +81,7 @@ def _status(args: argparse.Namespace) -> int:
         print("api-server: not answering")
         return 1
     print(json.dumps(health, indent=2))
-    return 1 if unhealthy_components(health, triggerer="triggerer" in state.get("components", {})) else 0
+    return 1 if unhealthy_components(health) else 0
 
 
 def _password(args: argparse.Namespace) -> int:

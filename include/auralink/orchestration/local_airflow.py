@@ -1,15 +1,17 @@
-"""A local Airflow 3 (api-server, scheduler, dag-processor) on the project's DAGs, for people and tests.
+"""A local Airflow 3 on the project's DAGs, for people and tests: ``airflow standalone`` plus what it lacks.
 
-``auralink airflow up`` and the end-to-end UI test both use :class:`LocalAirflow`: it derives every
-setting from the project (AIRFLOW_HOME under the project's home, dags/ and plugins/ of the checkout,
-LocalExecutor on a PostgreSQL metadata database named ``airflow`` beside the project's database on the
-same server), runs ``airflow db migrate``, starts each component as a child process logging to its own
-file, and waits until ``/api/v2/monitor/health`` reports every component healthy.
+``airflow standalone`` runs the metadata migration and every component (scheduler, dag-processor,
+api-server, triggerer) under one parent, with LocalExecutor and SimpleAuthManager. This module only adds
+what standalone does not do: it derives the settings from the project (AIRFLOW_HOME under the project's
+home, dags/ and plugins/ of the checkout, the metadata database ``airflow`` on the project's PostgreSQL
+server, created if missing, a parallelism sized for small machines, the port, the dbt docs site), keeps the
+secrets every component shares stable across restarts (a 0600 file, never printed), writes the admin
+password before the first start so it never reaches a log, migrates the project's schema and writes the dbt
+manifest and docs the DAGs and the UI read, waits for ``/api/v2/monitor/health``, creates the project's
+pools, and stops everything a task left behind.
 
-Secrets (the JWT secret shared by the api-server and the scheduler, the Fernet key, the api secret key)
-are generated once into a 0600 file in AIRFLOW_HOME and handed to the children through their
-environment; none is ever printed. This module does not import Airflow: Airflow reads its settings at
-import time, so only the child processes, started with the right environment, import it.
+This module does not import Airflow: Airflow reads its settings at import time, so only the child process,
+started with the right environment, imports it.
 """
 
 from __future__ import annotations
@@ -45,9 +47,7 @@ SECRETS_FILE = "auralink-local-secrets.json"  # in AIRFLOW_HOME, mode 0600
 STATE_FILE = "local-airflow.json"  # pid and port of a running `auralink airflow up`, for status/stop
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"  # SimpleAuthManager's default name
 ADMIN_USER = "admin"
-# Stop order: the scheduler first so it hands out no new work, the api-server last so running tasks
-# can still report their state through the execution API while they wind down.
-STOP_ORDER = ("scheduler", "triggerer", "dag-processor", "api-server")
+STANDALONE = "standalone"  # the one child: `airflow standalone` (its components are its children)
 
 
 class LocalAirflowError(RuntimeError):
@@ -147,22 +147,24 @@ class LocalAirflowConfig:
     """Everything a local Airflow needs; :meth:`for_project` fills it from the checkout and environment."""
 
     home: Path
-    database_url: str  # the project's database: tasks get it as DATABASE_URL
+    database_url: str  # the project's database: tasks get it as DATABASE_URL and the auralink_db connection
     metadata_url: str  # Airflow's own database (libpq URL)
     dags_folder: Path
     plugins_folder: Path
+    docs_dir: Path     # the dbt docs site the UI serves (Cosmos's plugin) and the dbt_docs job writes
     port: int = DEFAULT_PORT
     host: str = DEFAULT_HOST
     parallelism: int = field(default_factory=default_parallelism)
-    triggerer: bool = False
+    metrics_endpoint: str | None = None  # OTLP/HTTP: Airflow's metrics and the jobs' go there
     # Overrides applied last (AIRFLOW__SECTION__KEY=value), e.g. from a test.
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_project(cls, *, home: Path | None = None, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST,
                     database_url: str | None = None, metadata_url: str | None = None,
-                    parallelism: int | None = None, triggerer: bool = False,
+                    parallelism: int | None = None, metrics_endpoint: str | None = None,
                     extra_env: Mapping[str, str] | None = None) -> LocalAirflowConfig:
+        from auralink.analytics.dbt_runner import docs_dir
         from auralink.db.connection import database_url as project_database_url
         from auralink.db.connection import normalize_url
 
@@ -174,10 +176,11 @@ class LocalAirflowConfig:
             metadata_url=normalize_url(metadata_url) if metadata_url else database_url_for(db, METADATA_DB_NAME),
             dags_folder=root / "dags",
             plugins_folder=root / "plugins",
+            docs_dir=docs_dir(),
             port=port,
             host=host,
             parallelism=parallelism or default_parallelism(),
-            triggerer=triggerer,
+            metrics_endpoint=metrics_endpoint or config.env("OTEL_EXPORTER_OTLP_ENDPOINT"),
             extra_env=dict(extra_env or {}),
         )
 
@@ -197,8 +200,6 @@ class LocalAirflowConfig:
 
 def connection_json(url: str) -> str:
     """Airflow's JSON form of a postgres connection for a libpq URL (a socket directory as its host)."""
-    import json
-
     from auralink.db.connection import libpq_params
 
     p = libpq_params(url)
@@ -207,17 +208,20 @@ def connection_json(url: str) -> str:
 
 
 def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of every Airflow child process.
+    """The environment of ``airflow standalone`` (and so of every component and task).
 
     Settings Airflow users export themselves (``AIRFLOW__SECTION__KEY``, ``AIRFLOW_CONN_*`` in
     ``base_env``) are kept and win over the derived defaults, so one can still tune a local run;
     ``extra_env`` wins over both.
     """
+    from auralink.orchestration.dbt_docs import projects_setting
+
     env = dict(os.environ if base_env is None else base_env)
     env.pop("AIRFLOW_CONFIG", None)  # the airflow.cfg of this home, not one configured for another install
     cpus = os.cpu_count() or 1
     secret = ensure_secrets(cfg.home)
     derived = {
+        # standalone forces a local executor only when the configured one is not; say which.
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(cfg.metadata_url),
         "AIRFLOW__CORE__DAGS_FOLDER": str(cfg.dags_folder),
@@ -225,6 +229,8 @@ def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = No
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": str(cfg.parallelism),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(cfg.parallelism),
+        "AIRFLOW__API__HOST": cfg.host,
+        "AIRFLOW__API__PORT": str(cfg.port),
         # Task processes reach the api-server's execution API: it must follow the port.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cfg.base_url}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(cfg.password_file),
@@ -235,10 +241,17 @@ def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = No
         # other dbt run on the machine (tests, other checkouts): a cache written for another database is
         # "profile has changed" and each task re-parses the whole project. One cache per home avoids that.
         "AIRFLOW__COSMOS__CACHE_DIR": str(cfg.home / "cosmos-cache"),
+        # The dbt docs site inside the UI (Browse -> dbt Docs), from where the dbt_docs job writes it.
+        "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": projects_setting(cfg.docs_dir),
+        "AURALINK_DBT_DOCS_DIR": str(cfg.docs_dir),
         "AIRFLOW__API_AUTH__JWT_SECRET": secret["jwt_secret"],
         "AIRFLOW__CORE__FERNET_KEY": secret["fernet_key"],
         "AIRFLOW__API__SECRET_KEY": secret["api_secret_key"],
     }
+    if cfg.metrics_endpoint:
+        # Airflow's OpenTelemetry metrics and the jobs' (auralink.metrics) to the same collector.
+        derived.update({"AIRFLOW__METRICS__OTEL_ON": "True", "OTEL_EXPORTER_OTLP_ENDPOINT": cfg.metrics_endpoint,
+                        "OTEL_SERVICE_NAME": "airflow"})
     for key, value in derived.items():
         env.setdefault(key, value)
     # The project's database the Airflow way: the connection auralink_db (a user's own one wins).
@@ -247,6 +260,8 @@ def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = No
         "AIRFLOW_HOME": str(cfg.home),
         "DATABASE_URL": cfg.database_url,  # and for `auralink` commands a task might run outside Airflow's API
         "PYTHONUNBUFFERED": "1",  # component logs appear as they happen
+        # standalone starts each component as `airflow ...` from PATH: this interpreter's, not another.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)]),
     })
     env.update(cfg.extra_env)
     return env
@@ -292,10 +307,10 @@ class LocalAirflow:
         self.components: dict[str, _Component] = {}
         self._token: str | None = None
 
-    # --- setup ------------------------------------------------------------------------------------
+    # --- setup: what standalone does not do --------------------------------------------------------
 
     def prepare(self, *, migrate_project: bool = True) -> None:
-        """Idempotent setup: both databases' schemas and the dbt manifest the DAG renders from."""
+        """Idempotent: the project's schema, the metadata database, the dbt manifest and docs site."""
         self.cfg.home.mkdir(parents=True, exist_ok=True)
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
         ensure_admin_password(self.cfg.password_file)
@@ -306,10 +321,12 @@ class LocalAirflow:
         ensure_database(self.cfg.metadata_url, admin_url=self._admin_url())
         # The DAG file reads dbt_project/target/manifest.json at parse time; writing it here (a dbt
         # parse only when a model changed) keeps the dag-processor inside its import timeout.
-        from auralink.analytics.dbt_runner import ensure_manifest
+        from auralink.analytics.dbt_runner import ensure_manifest, generate_docs
 
         ensure_manifest()
-        self._run_once("db-migrate", "db", "migrate")
+        if not (self.cfg.docs_dir / "index.html").exists():  # the UI's page works before the first night
+            with _env({"AURALINK_DBT_DOCS_DIR": str(self.cfg.docs_dir)}):
+                generate_docs(empty_catalog=True)
 
     def _ensure_pools(self) -> None:
         """Create the project's pools through the REST API (an `airflow pools set` costs a CLI start).
@@ -361,48 +378,26 @@ class LocalAirflow:
             k: v for k, v in libpq_params(self.cfg.database_url).items() if k != "dbname"}
         return self.cfg.database_url if same else database_url_for(self.cfg.metadata_url, "postgres")
 
-    def _run_once(self, name: str, *args: str, timeout: float = 300) -> None:
-        log_path = self.cfg.log_dir / f"{name}.log"
-        with open(log_path, "a") as fh:
-            fh.write(f"--- {dt.datetime.now(dt.UTC).isoformat()} airflow {' '.join(args)}\n")
-            fh.flush()
-            result = subprocess.run(_airflow_command(*args), env=self.env, stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, timeout=timeout, check=False)
-        if result.returncode != 0:
-            raise LocalAirflowError(f"`airflow {' '.join(args)}` failed (exit {result.returncode}); "
-                                    f"log: {log_path}\n{self.log_tail(log_path)}")
-
-    # --- components -------------------------------------------------------------------------------
-
-    def component_commands(self) -> dict[str, list[str]]:
-        commands = {
-            "api-server": _airflow_command("api-server", "--host", self.cfg.host, "--port", str(self.cfg.port)),
-            "scheduler": _airflow_command("scheduler"),
-            "dag-processor": _airflow_command("dag-processor"),
-        }
-        if self.cfg.triggerer:
-            commands["triggerer"] = _airflow_command("triggerer")
-        return commands
+    # --- the standalone process -------------------------------------------------------------------
 
     def start(self, *, timeout: float = 180, migrate_project: bool = True,
               stop_event: threading.Event | None = None) -> None:
-        """Prepare, start every component, and return once the health endpoint says all are healthy.
+        """Prepare, start ``airflow standalone``, and return once the health endpoint says all are healthy.
 
         ``stop_event`` (set by a signal handler) abandons the wait: Ctrl-C during startup stops cleanly.
         """
         if _port_in_use(self.cfg.host, self.cfg.port):
             raise LocalAirflowError(f"port {self.cfg.port} is already in use (choose another with --port)")
         self.prepare(migrate_project=migrate_project)
-        for name, command in self.component_commands().items():
-            log_path = self.cfg.log_dir / f"{name}.log"
-            fh = open(log_path, "a")  # noqa: SIM115 - kept open for the child's lifetime, closed in stop()
-            fh.write(f"--- {dt.datetime.now(dt.UTC).isoformat()} starting {name}\n")
-            fh.flush()
-            # Own session: Ctrl-C in the terminal reaches only us, and we stop the children in order;
-            # the session also finds every process a component starts (see stop()).
-            process = subprocess.Popen(command, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
-            self.components[name] = _Component(name, process, log_path, fh)
+        log_path = self.cfg.log_dir / f"{STANDALONE}.log"
+        fh = open(log_path, "a")  # noqa: SIM115 - kept open for the child's lifetime, closed in stop()
+        fh.write(f"--- {dt.datetime.now(dt.UTC).isoformat()} airflow standalone\n")
+        fh.flush()
+        # Own session: Ctrl-C in the terminal reaches only us, and we stop standalone ourselves; the
+        # session also finds every process a component or task starts (see stop()).
+        process = subprocess.Popen(_airflow_command(STANDALONE), env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        self.components[STANDALONE] = _Component(STANDALONE, process, log_path, fh)
         self._write_state()
         try:
             self.wait_healthy(timeout=timeout, stop_event=stop_event)
@@ -422,15 +417,15 @@ class LocalAirflow:
                 raise LocalAirflowError("stopped before Airflow was healthy")
             self.check_alive()
             last = self.health()
-            if last is not None and not unhealthy_components(last, triggerer=self.cfg.triggerer):
+            if last is not None and not unhealthy_components(last):
                 return last
             time.sleep(1)
-        waiting = unhealthy_components(last, triggerer=self.cfg.triggerer) if last else ["api-server"]
+        waiting = unhealthy_components(last) if last else ["api-server"]
         raise LocalAirflowError(f"Airflow was not healthy after {timeout:.0f} s (waiting for: "
-                                f"{', '.join(waiting)}); logs in {self.cfg.log_dir}")
+                                f"{', '.join(waiting)}); log: {self.cfg.log_dir / (STANDALONE + '.log')}")
 
     def check_alive(self) -> None:
-        """Raise if a component has exited (with the tail of its log, secrets redacted)."""
+        """Raise if standalone has exited (with the tail of its log, secrets redacted)."""
         for c in self.components.values():
             code = c.process.poll()
             if code is not None:
@@ -445,16 +440,17 @@ class LocalAirflow:
         return self.redact("\n".join(text.splitlines()[-lines:]))
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop every component (scheduler first) and every process it started; SIGKILL after ``timeout``.
+        """Stop standalone as Ctrl-C does (SIGINT: it terminates its components and waits for them), then
+        end whatever is left in its session (task processes), SIGKILL last.
 
-        Each component leads its own session, and everything it starts stays in that session even when
-        it moves to a process group of its own (Airflow's task supervisors do): the session, not the
-        group, is what reliably finds a running task's processes.
+        The child leads its own session, and everything it starts stays in that session even when it
+        moves to a process group of its own (Airflow's task supervisors do): the session, not the group,
+        is what reliably finds a running task's processes.
         """
-        ordered = sorted(self.components.values(),
-                         key=lambda c: STOP_ORDER.index(c.name) if c.name in STOP_ORDER else 0)
+        ordered = list(self.components.values())
         for c in ordered:
-            _signal_group(c.process, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                c.process.send_signal(signal.SIGINT)
         deadline = time.monotonic() + timeout
         for c in ordered:
             try:
@@ -496,10 +492,18 @@ class LocalAirflow:
         self.stop()
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Signal the process group the child leads (it was started in its own session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
+@contextlib.contextmanager
+def _env(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _session_members(sid: int) -> list[int]:
@@ -544,9 +548,9 @@ def fetch_health(base_url: str, timeout: float = 5) -> dict[str, Any] | None:
         return None
 
 
-def unhealthy_components(health: Mapping[str, Any], *, triggerer: bool = False) -> list[str]:
-    """The components the health answer does not (yet) report healthy."""
-    wanted = ["metadatabase", "scheduler", "dag_processor"] + (["triggerer"] if triggerer else [])
+def unhealthy_components(health: Mapping[str, Any]) -> list[str]:
+    """The components the health answer does not (yet) report healthy (standalone runs all four)."""
+    wanted = ["metadatabase", "scheduler", "dag_processor", "triggerer"]
     return [name for name in wanted if (health.get(name) or {}).get("status") != "healthy"]
 
 

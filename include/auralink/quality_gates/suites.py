@@ -178,6 +178,8 @@ def last_day_covered(source: str, time_column: str, description: str) -> Check:
 
 
 
+# The marts' categorical domains (buckets, period types, plans) and keys are dbt's tests (models/marts/_marts.yml),
+# checked as each model builds; the ranges, volumes and references on the window are checked here, once.
 ANALYTICS_GATES: list[Gate] = [
     Gate("analytics.fct_call_quality", "call_date", window=_RECENT_CALL_QUALITY, checks=[
         # Volume: every call of the window with telemetry has its row (an incremental run that missed
@@ -191,7 +193,6 @@ ANALYTICS_GATES: list[Gate] = [
         between("avg_mos", 1, 4.5),
         between("worst_participant_mos", 1, 4.5),
         between("avg_packet_loss", 0, 1),
-        Check("ExpectColumnValuesToBeInSet", {"column": "quality_bucket", "value_set": ["excellent", "good", "fair", "poor"]}),
         references("call_id", "calls"),
         references("organization_id", "organizations"),
     ]),
@@ -206,7 +207,6 @@ ANALYTICS_GATES: list[Gate] = [
     Gate("analytics.organization_analytics_summary", "period_start", window_days=62, time_is_date=True, checks=[
         Check("ExpectTableRowCountToBeBetween", {"min_value": 1}),
         *not_null("organization_id", "period_type", "period_start"),
-        Check("ExpectColumnValuesToBeInSet", {"column": "period_type", "value_set": ["day", "month"]}),
         between("avg_mos", 1, 4.5),
         *non_negative("calls", "call_minutes", "ai_cost_usd", "total_cost_usd", "billed_usd"),
         references("organization_id", "organizations"),
@@ -214,7 +214,6 @@ ANALYTICS_GATES: list[Gate] = [
     Gate("analytics.monthly_costs", "month", window_days=62, time_is_date=True, checks=[
         Check("ExpectTableRowCountToBeBetween", {"min_value": 1}),
         *not_null("organization_id", "month", "plan", "total_usd"),
-        Check("ExpectColumnValuesToBeInSet", {"column": "plan", "value_set": ["free", "pro", "enterprise"]}),
         *non_negative("base_fee_usd", "overage_minutes_usd", "overage_ai_calls_usd", "ai_provider_cost_usd",
                       "ai_list_cost_usd", "total_usd"),
         references("organization_id", "organizations"),
