@@ -62,9 +62,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             rec = transcribe.claim_one(conn, args.recording_id, claimed_by=transcribe.worker_id(), force=args.force)
         except (LookupError, RuntimeError) as exc:
             raise _error(str(exc)) from None
-        if rec is None:
-            print(json.dumps({"recording_id": args.recording_id, "status": "transcribed", "skipped": True,
-                              "reason": "already transcribed (use --force to redo)"}))
+        if rec is None:   # handled before: transcribed, no speech, or skipped for want of consent
+            status, skip_reason = conn.execute("SELECT status, skip_reason FROM call_recordings WHERE id = %s",
+                                               (args.recording_id,)).fetchone()
+            conn.commit()
+            print(json.dumps({"recording_id": args.recording_id, "status": status, "skipped": True,
+                              "reason": skip_reason or f"already {status.replace('_', ' ')} (use --force to redo)"}))
             return 0
         try:
             engine = select_engine(args.engine)

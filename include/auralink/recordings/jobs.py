@@ -1,9 +1,12 @@
-"""Recording jobs: transcribe, analyse call quality, summarise.
+"""Recording jobs: transcribe, analyse call quality, summarise, and take back what withdrawn consents covered.
 
 They drain a queue (pending recordings, new samples, transcripts without a summary) whatever the night's
 date: each instance claims its own items with ``FOR UPDATE SKIP LOCKED``, so they run every 4 hours on
 their own and again in the night, before the analytics read what they produced. Summaries run after
-transcription so tonight's transcripts are summarised tonight; quality needs only the samples.
+transcription so tonight's transcripts are summarised tonight; quality needs only the samples. Both
+transcription and summaries skip a call whose participants' consents do not allow it
+(:mod:`auralink.recordings.consent`). ``enforce_consent_withdrawals`` runs in the night only, after the
+summaries, for the withdrawals that took effect before the night's end.
 """
 
 from __future__ import annotations
@@ -62,4 +65,18 @@ def summarize_transcripts(ctx: JobContext, batch_size: Annotated[int, Field(ge=1
 
     stats = run(ctx.url, batch_size=batch_size, max_batches=max_batches, on_item=record)
     ctx.log.info("summarize_transcripts: %s", stats)
+    return stats
+
+
+@job("enforce_consent_withdrawals", stage=23, pipelines=("nightly",), after=("public.call_summaries",),
+     produces=("public.consent_withdrawal_removals",))
+def enforce_consent_withdrawals(ctx: JobContext) -> dict[str, Any]:
+    """Remove transcripts and summaries derived under consents withdrawn before the night's end (legal holds keep theirs)."""
+    from auralink.recordings.consent import enforce_withdrawals
+
+    def record(item_type: str, item_id: Any, outcome: str, reason: str | None) -> None:
+        ctx.record_item(item_type, item_id, outcome, reason)
+
+    stats = enforce_withdrawals(ctx.url, until=ctx.interval.end, run_id=ctx.run_id, on_item=record)
+    ctx.log.info("enforce_consent_withdrawals: %s", stats)
     return stats

@@ -12,7 +12,9 @@ Configuration (environment; secrets never logged):
   ``AURALINK_SUMMARY_MAX_RETRIES`` (default 2: the client retries 429 and 5xx with backoff and honours
   Retry-After), ``AURALINK_SUMMARY_MAX_CHARS`` (transcript characters sent, default 24000).
 
-Only the PII-redacted transcript is ever sent.
+Only the PII-redacted transcript is ever sent, and only for a call whose participants' consents allow it
+(:mod:`auralink.recordings.consent`: recording, transcription and ai_processing, as they stood at the call):
+otherwise the transcript is skipped (``summary_status = 'skipped_no_consent'``) before anything is sent.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from auralink import config
+from auralink.recordings import consent
 from auralink.recordings.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -258,7 +261,7 @@ _CANDIDATES = """
     SELECT t.id FROM transcriptions t
     LEFT JOIN call_summaries s ON s.transcription_id = t.id
     WHERE (s.id IS NULL OR s.updated_at < t.updated_at)
-      AND t.summary_failures < %(max_attempts)s
+      AND t.summary_failures < %(max_attempts)s AND t.summary_status IS NULL
       AND t.id <> ALL(%(exclude)s)
     ORDER BY t.id
     LIMIT %(limit)s
@@ -266,7 +269,7 @@ _CANDIDATES = """
 
 _LOCK_ONE = """
     SELECT t.id, t.call_id, t.organization_id, t.text, t.redacted_text, t.summary_failures FROM transcriptions t
-    WHERE t.id = %s AND t.summary_failures < %s
+    WHERE t.id = %s AND t.summary_failures < %s AND t.summary_status IS NULL
       AND NOT EXISTS (SELECT 1 FROM call_summaries s WHERE s.transcription_id = t.id AND s.updated_at >= t.updated_at)
     FOR UPDATE OF t SKIP LOCKED
 """
@@ -342,6 +345,11 @@ def summarize_one(conn: psycopg.Connection, summarizer, transcription_id: int) -
         tid, call_id, org_id, text, redacted_text, failures = row
         if conn.execute(_ALREADY_SUMMARISED, (tid,)).fetchone():
             return "skipped", "summarised by another run"
+        refused = consent.summary_block(conn, call_id)
+        if refused is not None:   # checked before the text goes anywhere: nothing sent, nothing billed
+            conn.execute("UPDATE transcriptions SET summary_status = 'skipped_no_consent', summary_skip_reason = %s "
+                         "WHERE id = %s", (refused[:2000], tid))
+            return "skipped", refused
         safe_text = redacted_text if redacted_text is not None else redact(text).text
         try:
             summary = summarizer.summarize(safe_text)
@@ -369,7 +377,7 @@ def _run(url: str, *, batch_size: int, max_batches: int | None, summarizer,
          on_item: Callable[[int, str, str | None], None] | None) -> dict[str, Any]:
     from auralink.db.connection import connect
 
-    stats: dict[str, Any] = {"succeeded": 0, "failed": 0, "skipped": 0, "batches": 0}
+    stats: dict[str, Any] = {"succeeded": 0, "failed": 0, "skipped": 0, "skipped_no_consent": 0, "batches": 0}
     done: list[int] = []  # handled in this run (whatever the outcome): not picked again by this run
     with connect(url, application_name="auralink:summarize") as conn:
         while max_batches is None or stats["batches"] < max_batches:
@@ -386,6 +394,8 @@ def _run(url: str, *, batch_size: int, max_batches: int | None, summarizer,
                 outcome, reason = summarize_one(conn, summarizer, tid)
                 done.append(tid)
                 stats[outcome] += 1
+                if reason is not None and reason.startswith(consent.NO_CONSENT):
+                    stats["skipped_no_consent"] += 1
                 if on_item:
                     on_item(tid, outcome, reason)
     return stats

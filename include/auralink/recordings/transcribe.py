@@ -12,7 +12,8 @@ claimed again and the attempt counted, so a recording that kills workers ends ``
 
 A recording without speech (silence, a hum: the energy check, or the engine's own VAD, found none, or
 the engine recognised no word) ends ``no_speech``: no transcription row, no ``ai_usage`` row, nothing
-billed. Long recordings reach the engine ``WINDOW_SECONDS`` at a time, cut at a quiet frame, so the
+billed. A recording whose call lacks a needed consent (:mod:`auralink.recordings.consent`) ends
+``skipped_no_consent`` before its audio is even opened, with the reason: likewise nothing stored or billed. Long recordings reach the engine ``WINDOW_SECONDS`` at a time, cut at a quiet frame, so the
 engine's memory does not grow with the recording's length.
 """
 
@@ -40,6 +41,8 @@ from auralink.recordings.redaction import redact
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# Handled for good: claim_one leaves them alone unless forced (a forced run checks consent again).
+DONE_STATUSES = ("transcribed", "no_speech", "skipped_no_consent")
 STALE_CLAIM = dt.timedelta(hours=2)
 DEFAULT_BATCH_SIZE = 50
 WINDOW_SECONDS = 600
@@ -68,14 +71,16 @@ class Recording:
 @dataclass
 class Outcome:
     recording_id: str
-    status: str  # 'transcribed' | 'no_speech' | 'failed'
+    status: str  # 'transcribed' | 'no_speech' | 'skipped_no_consent' | 'failed'
     reason: str | None = None
     transcript: Transcript | None = None
 
     @property
     def item_outcome(self) -> str:
-        """What job_run_items records: a recording without speech was handled (skipped), not failed."""
-        return {"transcribed": "succeeded", "no_speech": "skipped"}.get(self.status, "failed")
+        """What job_run_items records: a recording without speech, or without consent, was handled
+        (skipped), not failed."""
+        return {"transcribed": "succeeded", "no_speech": "skipped", "skipped_no_consent": "skipped"}.get(
+            self.status, "failed")
 
 
 def worker_id() -> str:
@@ -159,7 +164,7 @@ def claim_one(conn: psycopg.Connection, recording_id: str, *, claimed_by: str, f
         rec, status, claimed_at, deleted_at = Recording(*row[:5]), row[5], row[6], row[7]
         if deleted_at is not None or status == "deleted":
             raise LookupError(f"recording {recording_id} was deleted")
-        if status in ("transcribed", "no_speech") and not force:
+        if status in DONE_STATUSES and not force:
             return None
         if status == "processing" and claimed_at and claimed_at > dt.datetime.now(dt.UTC) - STALE_CLAIM \
                 and not force:
@@ -194,7 +199,8 @@ def store_transcript(conn: psycopg.Connection, rec: Recording, transcript: Trans
                 engine = EXCLUDED.engine, model = EXCLUDED.model, language = EXCLUDED.language,
                 text = EXCLUDED.text, redacted_text = EXCLUDED.redacted_text, segments = EXCLUDED.segments,
                 audio_seconds = EXCLUDED.audio_seconds, processing_seconds = EXCLUDED.processing_seconds,
-                summary_failures = 0, summary_error = NULL, updated_at = now()
+                summary_failures = 0, summary_error = NULL, summary_status = NULL, summary_skip_reason = NULL,
+                updated_at = now()
             RETURNING id
             """,
             (rec.id, rec.call_id, rec.organization_id, transcript.engine, transcript.model, transcript.language,
@@ -219,8 +225,8 @@ def store_transcript(conn: psycopg.Connection, rec: Recording, transcript: Trans
                     "redactions": redacted.counts, **meta})),
         )
         conn.execute(
-            "UPDATE call_recordings SET status = 'transcribed', failure_reason = NULL, processed_at = now(), "
-            "claimed_by = NULL WHERE id = %s", (rec.id,))
+            "UPDATE call_recordings SET status = 'transcribed', failure_reason = NULL, skip_reason = NULL, "
+            "processed_at = now(), claimed_by = NULL WHERE id = %s", (rec.id,))
     return transcription_id
 
 
@@ -251,6 +257,20 @@ def store_no_speech(conn: psycopg.Connection, rec: Recording, transcript: Transc
             "UPDATE call_recordings SET status = 'no_speech', failure_reason = NULL, processed_at = now(), "
             "claimed_by = NULL, duration_seconds = COALESCE(duration_seconds, %s) WHERE id = %s",
             (round(transcript.audio_seconds, 3), rec.id))
+
+
+def skip_without_consent(conn: psycopg.Connection, rec: Recording) -> str | None:
+    """If the call lacks a needed consent, record the recording as skipped (with the reason) and return
+    the reason; None when it may be transcribed. Nothing is read from storage before this."""
+    from auralink.recordings import consent
+
+    with conn.transaction():
+        reason = consent.transcription_block(conn, rec.call_id)
+        if reason is not None:
+            conn.execute(
+                "UPDATE call_recordings SET status = 'skipped_no_consent', skip_reason = %s, failure_reason = NULL, "
+                "processed_at = now(), claimed_by = NULL WHERE id = %s", (reason[:2000], rec.id))
+    return reason
 
 
 def no_speech_reason(transcript: Transcript) -> str:
@@ -285,7 +305,11 @@ def transcribe_file(engine: Engine, path: Path) -> Transcript:
 
 
 def process(conn: psycopg.Connection, engine: Engine, rec: Recording, *, audio_path: Path | None = None) -> Outcome:
-    """Transcribe one claimed recording; a bad file fails this recording only (recorded, never raised)."""
+    """Transcribe one claimed recording; a bad file fails this recording only (recorded, never raised).
+    Consent first: a call that lacks one is skipped before its audio is opened."""
+    refused = skip_without_consent(conn, rec)
+    if refused is not None:
+        return Outcome(rec.id, "skipped_no_consent", reason=refused)
     temp: Path | None = None
     try:
         if audio_path is not None:
@@ -346,7 +370,8 @@ def run_batches(url: str, *, batch_size: int = DEFAULT_BATCH_SIZE, max_batches: 
 
     started_at = dt.datetime.now(dt.UTC)
     by = run_claim_tag(run_id)
-    stats: dict[str, Any] = {"claimed": 0, "transcribed": 0, "no_speech": 0, "failed": 0, "audio_seconds": 0.0,
+    stats: dict[str, Any] = {"claimed": 0, "transcribed": 0, "no_speech": 0, "skipped_no_consent": 0, "failed": 0,
+                             "audio_seconds": 0.0,
                              "engine": None, "model": None}
     with connect(url, application_name="auralink:transcribe") as conn:
         for _ in range(max_batches):
