@@ -1,13 +1,25 @@
 -- Participants with their call's organization and UTC date (the grain of activity metrics).
-select
-    p.participant_id,
-    p.call_id,
-    p.user_id,
-    p.participant_role,
-    p.joined_at,
-    p.left_at,
-    c.organization_id,
-    c.call_date,
-    c.started_at as call_started_at
-from {{ ref('stg_call_participants') }} as p
-join {{ ref('stg_calls') }} as c on c.call_id = p.call_id
+with call_participants as (
+    select * from {{ ref('stg_call_participants') }}
+),
+
+calls as (
+    select * from {{ ref('stg_calls') }}
+),
+
+final as (
+    select
+        p.participant_id,
+        p.call_id,
+        p.user_id,
+        p.participant_role,
+        p.joined_at,
+        p.left_at,
+        c.organization_id,
+        c.call_date,
+        c.started_at as call_started_at
+    from call_participants as p
+    inner join calls as c on c.call_id = p.call_id
+)
+
+select * from final

@@ -9,7 +9,19 @@
 -- A materialized view over the incremental daily aggregates (org x day rows, not raw events), so its
 -- refresh stays small; the unique index lets dashboards refresh it CONCURRENTLY.
 -- Cost: the AI list cost of the day (price book); plan fees and overage are monthly (monthly_costs).
-with ai as (
+with ai_usage_daily as (
+    select * from {{ ref('fct_ai_usage_daily') }}
+),
+
+usage_daily as (
+    select * from {{ ref('int_usage_daily') }}
+),
+
+activity_daily as (
+    select * from {{ ref('int_org_activity_daily') }}
+),
+
+ai as (
     select
         organization_id,
         usage_date,
@@ -24,46 +36,50 @@ with ai as (
         sum(list_cost_usd) filter (where feature = 'agents') as ai_cost_agents_usd,
         sum(list_cost_usd)                                   as ai_cost_usd,
         sum(recorded_cost_usd)                               as ai_recorded_cost_usd
-    from {{ ref('fct_ai_usage_daily') }}
+    from ai_usage_daily
     group by organization_id, usage_date
 ),
 
 spine as (
-    select organization_id, usage_date from {{ ref('int_usage_daily') }}
+    select organization_id, usage_date from usage_daily
     union
-    select organization_id, activity_date from {{ ref('int_org_activity_daily') }}
+    select organization_id, activity_date from activity_daily
     union
     select organization_id, usage_date from ai
+),
+
+final as (
+    select
+        s.organization_id,
+        s.usage_date,
+        coalesce(u.call_minutes, 0)            as call_minutes,
+        coalesce(c.calls, 0)                   as calls,
+        coalesce(c.completed_calls, 0)         as completed_calls,
+        coalesce(c.call_duration_minutes, 0)   as call_duration_minutes,
+        coalesce(c.active_users, 0)            as active_users,
+        coalesce(a.ai_calls, 0)                as ai_calls,
+        coalesce(a.ai_calls_stt, 0)            as ai_calls_stt,
+        coalesce(a.ai_calls_tts, 0)            as ai_calls_tts,
+        coalesce(a.ai_calls_llm, 0)            as ai_calls_llm,
+        coalesce(a.ai_calls_agents, 0)         as ai_calls_agents,
+        coalesce(u.metered_ai_calls, 0)        as metered_ai_calls,
+        coalesce(u.recording_minutes, 0)       as recording_minutes,
+        coalesce(u.transcription_minutes, 0)   as transcription_minutes,
+        coalesce(u.storage_gb_hours, 0)        as storage_gb_hours,
+        coalesce(a.ai_cost_stt_usd, 0)         as ai_cost_stt_usd,
+        coalesce(a.ai_cost_tts_usd, 0)         as ai_cost_tts_usd,
+        coalesce(a.ai_cost_llm_usd, 0)         as ai_cost_llm_usd,
+        coalesce(a.ai_cost_agents_usd, 0)      as ai_cost_agents_usd,
+        coalesce(a.ai_cost_usd, 0)             as ai_cost_usd,
+        coalesce(a.ai_recorded_cost_usd, 0)    as ai_recorded_cost_usd,
+        coalesce(a.ai_cost_usd, 0)             as total_cost_usd
+    from spine as s
+    left join usage_daily as u
+           on u.organization_id = s.organization_id and u.usage_date = s.usage_date
+    left join activity_daily as c
+           on c.organization_id = s.organization_id and c.activity_date = s.usage_date
+    left join ai as a
+           on a.organization_id = s.organization_id and a.usage_date = s.usage_date
 )
 
-select
-    s.organization_id,
-    s.usage_date,
-    coalesce(u.call_minutes, 0)            as call_minutes,
-    coalesce(c.calls, 0)                   as calls,
-    coalesce(c.completed_calls, 0)         as completed_calls,
-    coalesce(c.call_duration_minutes, 0)   as call_duration_minutes,
-    coalesce(c.active_users, 0)            as active_users,
-    coalesce(a.ai_calls, 0)                as ai_calls,
-    coalesce(a.ai_calls_stt, 0)            as ai_calls_stt,
-    coalesce(a.ai_calls_tts, 0)            as ai_calls_tts,
-    coalesce(a.ai_calls_llm, 0)            as ai_calls_llm,
-    coalesce(a.ai_calls_agents, 0)         as ai_calls_agents,
-    coalesce(u.metered_ai_calls, 0)        as metered_ai_calls,
-    coalesce(u.recording_minutes, 0)       as recording_minutes,
-    coalesce(u.transcription_minutes, 0)   as transcription_minutes,
-    coalesce(u.storage_gb_hours, 0)        as storage_gb_hours,
-    coalesce(a.ai_cost_stt_usd, 0)         as ai_cost_stt_usd,
-    coalesce(a.ai_cost_tts_usd, 0)         as ai_cost_tts_usd,
-    coalesce(a.ai_cost_llm_usd, 0)         as ai_cost_llm_usd,
-    coalesce(a.ai_cost_agents_usd, 0)      as ai_cost_agents_usd,
-    coalesce(a.ai_cost_usd, 0)             as ai_cost_usd,
-    coalesce(a.ai_recorded_cost_usd, 0)    as ai_recorded_cost_usd,
-    coalesce(a.ai_cost_usd, 0)             as total_cost_usd
-from spine as s
-left join {{ ref('int_usage_daily') }} as u
-       on u.organization_id = s.organization_id and u.usage_date = s.usage_date
-left join {{ ref('int_org_activity_daily') }} as c
-       on c.organization_id = s.organization_id and c.activity_date = s.usage_date
-left join ai as a
-       on a.organization_id = s.organization_id and a.usage_date = s.usage_date
+select * from final

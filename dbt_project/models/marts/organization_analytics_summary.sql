@@ -12,6 +12,22 @@ with activity as (
     select * from {{ ref('int_org_activity_daily') }}
 ),
 
+usage_summary as (
+    select * from {{ ref('daily_usage_summary') }}
+),
+
+active_users_monthly as (
+    select * from {{ ref('int_active_users_monthly') }}
+),
+
+monthly_costs as (
+    select * from {{ ref('monthly_costs') }}
+),
+
+organizations as (
+    select * from {{ ref('stg_organizations') }}
+),
+
 days as (
     select
         d.organization_id,
@@ -33,14 +49,14 @@ days as (
         d.ai_cost_usd,
         d.total_cost_usd,
         null::numeric                                 as billed_usd
-    from {{ ref('daily_usage_summary') }} as d
+    from usage_summary as d
     left join activity as a
            on a.organization_id = d.organization_id and a.activity_date = d.usage_date
 ),
 
 monthly_active as (
     select organization_id, activity_month as month, active_users
-    from {{ ref('int_active_users_monthly') }}
+    from active_users_monthly
 ),
 
 month_end_members as (
@@ -87,30 +103,34 @@ periods as (
     from months as m
     left join month_end_members as e on e.organization_id = m.organization_id and e.month = m.period_start
     left join monthly_active as ma on ma.organization_id = m.organization_id and ma.month = m.period_start
-    left join {{ ref('monthly_costs') }} as mc on mc.organization_id = m.organization_id and mc.month = m.period_start
+    left join monthly_costs as mc on mc.organization_id = m.organization_id and mc.month = m.period_start
+),
+
+final as (
+    select
+        p.organization_id,
+        o.organization_name,
+        o.plan,
+        p.period_type,
+        p.period_start,
+        p.period_end,
+        p.users,
+        p.active_users,
+        p.calls,
+        p.call_minutes,
+        p.call_duration_minutes,
+        p.quality_samples,
+        round(p.mos_sum / nullif(p.quality_samples, 0), 4)   as avg_mos,
+        p.ai_calls,
+        p.ai_cost_stt_usd,
+        p.ai_cost_tts_usd,
+        p.ai_cost_llm_usd,
+        p.ai_cost_agents_usd,
+        p.ai_cost_usd,
+        p.total_cost_usd,
+        p.billed_usd
+    from periods as p
+    inner join organizations as o on o.organization_id = p.organization_id
 )
 
-select
-    p.organization_id,
-    o.organization_name,
-    o.plan,
-    p.period_type,
-    p.period_start,
-    p.period_end,
-    p.users,
-    p.active_users,
-    p.calls,
-    p.call_minutes,
-    p.call_duration_minutes,
-    p.quality_samples,
-    round(p.mos_sum / nullif(p.quality_samples, 0), 4)   as avg_mos,
-    p.ai_calls,
-    p.ai_cost_stt_usd,
-    p.ai_cost_tts_usd,
-    p.ai_cost_llm_usd,
-    p.ai_cost_agents_usd,
-    p.ai_cost_usd,
-    p.total_cost_usd,
-    p.billed_usd
-from periods as p
-join {{ ref('stg_organizations') }} as o on o.organization_id = p.organization_id
+select * from final
