@@ -153,3 +153,163 @@ def skipped_items(url: str, run_id: int | None = None) -> list[tuple[str, str, s
         if run_id is not None:
             return c.execute(sql + " AND job_run_id = %s ORDER BY id", (run_id,)).fetchall()
         return c.execute(sql + " ORDER BY id").fetchall()
+
+
+# -- a world where the subject is everywhere a real one would be --------------------------------------------
+
+ALICE_IP = "118.69.1.2"   # where she signed in from abroad: hers alone (the office's 192.0.2.7 is shared)
+
+
+@dataclass
+class RichWorld:
+    w: World
+    carol: uuid.UUID
+    third_party_call: uuid.UUID
+    third_party_transcript: int
+    report_id: uuid.UUID
+    home: Path
+    exports: dict[str, uuid.UUID] = field(default_factory=dict)   # format -> alice's export request
+    bob_export: uuid.UUID | None = None
+
+    def identifiers(self) -> list[str]:
+        return [str(self.w.alice), self.w.alice_email, self.w.alice_name, self.w.alice_phone]
+
+
+def enrich_world(w: World, home: Path) -> RichWorld:
+    """Beside build_world: a colleague's call that names alice, quality samples and metered minutes, security
+    events with her foreign IP, an admin's audit event and a job item about her, a custom report, Data Docs
+    and a compliance report that show her, and her exports (asked for by e-mail) and one of bob's."""
+    from auralink.compliance import requests
+    from auralink.jobs import run_job
+
+    carol = _uuid(12)
+    with psycopg.connect(w.url, autocommit=True) as c:
+        c.execute("INSERT INTO users (id, email, full_name, phone) VALUES (%s, 'carol.danvers@example.com',"
+                  " 'Carol Danvers', '+1 555 0199')", (carol,))
+        c.execute("INSERT INTO organization_members (organization_id, user_id) VALUES (%s, %s)", (w.org, carol))
+        # A call between bob and carol in which they talk about alice: their record, her mention.
+        call, rec = _uuid(160), _uuid(260)
+        start = dt.datetime(2026, 11, 14, 10, tzinfo=UTC)
+        c.execute("INSERT INTO calls (id, organization_id, initiated_by, started_at, ended_at, duration_seconds)"
+                  " VALUES (%s,%s,%s,%s,%s,300)", (call, w.org, carol, start, start + dt.timedelta(minutes=5)))
+        for u, name in ((carol, "Carol Danvers"), (w.bob, "Bob Builder")):
+            c.execute("INSERT INTO call_participants (call_id, user_id, display_name, joined_at, ip_address)"
+                      " VALUES (%s,%s,%s,%s,'192.0.2.7')", (call, u, name, start))
+        audio = home / "recordings" / f"{rec}.wav"
+        audio.parent.mkdir(parents=True, exist_ok=True)
+        audio.write_bytes(b"RIFF0000WAVEfmt third party")
+        c.execute("INSERT INTO call_recordings (id, call_id, organization_id, storage_uri, status, created_at)"
+                  " VALUES (%s,%s,%s,%s,'transcribed',%s)", (rec, call, w.org, audio.as_uri(), start))
+        tid = c.execute(
+            "INSERT INTO transcriptions (recording_id, call_id, organization_id, engine, model, text, redacted_text,"
+            " segments, created_at) VALUES (%s,%s,%s,'whisper','tiny',%s,%s,%s,%s) RETURNING id",
+            (rec, call, w.org, (f"Carol: I spoke with {w.alice_name} yesterday, her number is {w.alice_phone}"
+             f" and her mail {w.alice_email}. Bob: fine."), "Carol: I spoke with [NAME] yesterday.",
+             Jsonb([{"speaker": "Carol Danvers", "text": f"I spoke with {w.alice_name}"}]), start)).fetchone()[0]
+        c.execute("INSERT INTO call_summaries (transcription_id, call_id, organization_id, summary, action_items,"
+                  " provider, model, created_at) VALUES (%s,%s,%s,%s,%s,'tfidf','tfidf',%s)",
+                  (tid, call, w.org, f"Follow up with {w.alice_name}.",
+                   Jsonb([{"owner": "Bob Builder", "task": f"write to {w.alice_email}"}]), start))
+        # Quality telemetry and per-minute metering of alice's shared calls (what dbt aggregates).
+        parts = c.execute("SELECT p.id, p.call_id, p.user_id, c.started_at FROM call_participants p"
+                          " JOIN calls c ON c.id = p.call_id WHERE p.call_id = ANY(%s)", (w.calls + [call],)).fetchall()
+        for pid, call_id, user, started in parts:
+            for k in range(3):
+                c.execute("INSERT INTO call_quality_samples (call_id, participant_id, sampled_at, rtt_ms, jitter_ms,"
+                          " packet_loss, codec) VALUES (%s,%s,%s,80,5,0.001,'opus')",
+                          (call_id, pid, started + dt.timedelta(minutes=k)))
+            c.execute("INSERT INTO usage_records (organization_id, user_id, metric, quantity, recorded_at,"
+                      " idempotency_key) VALUES (%s,%s,'call_minutes',5,%s,%s)", (w.org, user, started, f"cm:{pid}"))
+        # Security: she signed in from abroad (her own IP); bob raised her role (an event about her, his row).
+        c.execute("INSERT INTO audit_logs (organization_id, actor_user_id, actor_email, action, resource_type,"
+                  " ip_address, user_agent, country, occurred_at) VALUES (%s,%s,%s,'auth.login','session',%s,"
+                  " 'Mozilla/5.0 (Alice laptop)','VN','2026-11-15 08:00+00')", (w.org, w.alice, w.alice_email, ALICE_IP))
+        c.execute("INSERT INTO audit_logs (organization_id, actor_user_id, actor_email, action, resource_type,"
+                  " resource_id, ip_address, new_values, occurred_at) VALUES (%s,%s,'bob.builder@example.com',"
+                  " 'member.invited','invitation','inv-1','192.0.2.7',%s,'2026-11-15 09:00+00')",
+                  (w.org, w.bob, Jsonb({"email": w.alice_email, "full_name": w.alice_name})))
+        c.execute("INSERT INTO security_events (organization_id, user_id, rule, severity, source_ip, description,"
+                  " evidence, dedup_key, first_seen_at, last_seen_at) VALUES (%s,%s,'admin_new_location','high',%s,"
+                  " %s,%s,%s,'2026-11-15 08:00+00','2026-11-15 08:00+00')",
+                  (w.org, w.alice, ALICE_IP, f"admin {w.alice_email} signed in from a new country VN ({ALICE_IP})",
+                   Jsonb({"ip": ALICE_IP, "country": "VN", "known_ips": ["192.0.2.7"]}),
+                   f"admin_new_location:country:{w.alice}:VN"))
+        c.execute("INSERT INTO security_events (organization_id, user_id, rule, severity, description, evidence,"
+                  " dedup_key, first_seen_at, last_seen_at) VALUES (%s,%s,'privilege_escalation','high',%s,%s,"
+                  " 'privilege_escalation:77','2026-11-15 09:00+00','2026-11-15 09:00+00')",
+                  (w.org, w.bob, f"bob.builder@example.com changed the role of user {w.alice} from member to admin",
+                   Jsonb({"target_user_id": str(w.alice), "new_role": "admin"})))
+        run = c.execute("INSERT INTO job_runs (job_name, status) VALUES ('process_compliance_requests', 'succeeded')"
+                        " RETURNING id").fetchone()[0]
+        c.execute("INSERT INTO job_run_items (job_run_id, item_type, item_id, outcome, reason) VALUES"
+                  " (%s, 'compliance_request', 'x', 'failed', %s)",
+                  (run, f"rejected: unknown data subject: no user with e-mail '{w.alice_email}'"))
+        # A custom report of bob's named after her, generated once (json, csv, pdf).
+        report_id = _uuid(300)
+        definition = {"title": f"Calls with {w.alice_name}", "metrics": [{"column": "calls", "agg": "sum"}],
+                      "dimensions": ["day"], "filters": [], "date_range": {"last_days": 30}, "chart": {"type": "bar"}}
+        c.execute("INSERT INTO custom_reports (id, organization_id, name, definition, schedule_cron, formats, created_by)"
+                  " VALUES (%s,%s,%s,%s,'0 6 * * 1',ARRAY['csv','json','pdf'],%s)",
+                  (report_id, w.org, f"{w.alice_name} weekly", Jsonb(definition), w.bob))
+        # Data Docs of a quality-gate run whose sample showed her e-mail.
+        c.execute("INSERT INTO data_quality_results (table_name, expectation, column_name, blocking, success,"
+                  " observed, phase, description, ge_run_name) VALUES ('audit_logs', 'expect_column_values_to_match',"
+                  " 'actor_email', false, false, %s, 'source', 'audit_logs - actor_email', 'source-erasuretest')",
+                  (Jsonb({"partial_unexpected_list": [w.alice_email]}),))
+    from auralink.reports.runner import generate_report
+
+    with psycopg.connect(w.url, autocommit=True) as c:
+        rep = {"id": report_id, "organization_id": w.org, "name": f"{w.alice_name} weekly", "definition": definition,
+               "formats": ["csv", "json", "pdf"], "timezone": "UTC", "organization_name": "Wonder Ltd"}
+        tick = dt.datetime(2026, 11, 16, 6, tzinfo=UTC)
+        outputs, rows = generate_report(c, rep, tick)
+        c.execute("INSERT INTO report_runs (report_id, scheduled_for, status, row_count, outputs) VALUES"
+                  " (%s,%s,'succeeded',%s,%s)", (report_id, tick, rows, Jsonb(outputs)))
+    gx = home / "great_expectations"
+    for sub, name, text in (("validations", "result.json", f'{{"partial_unexpected_list": ["{w.alice_email}"]}}'),
+                            ("data_docs/validations", "result.html", f"<td>{w.alice_email}</td>")):
+        folder = gx / sub / "source" / "audit_logs" / "source-erasuretest" / "20261115T000000Z"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    run_job("compliance_report", {"organization_id": str(w.org), "standard": "GDPR"}, url=w.url)
+    rich = RichWorld(w, carol, call, tid, report_id, home)
+    with psycopg.connect(w.url, autocommit=True) as c:
+        for fmt in ("json", "csv", "pdf"):   # asked for by e-mail, as the CLI's --email does
+            rich.exports[fmt] = requests.submit_request(c, organization_id=w.org, request_type="export",
+                                                        subject_email=w.alice_email, export_format=fmt)
+            run_job("process_compliance_requests", {"request_id": str(rich.exports[fmt])}, url=w.url)
+        rich.bob_export = requests.submit_request(c, organization_id=w.org, request_type="export",
+                                                  subject_user_id=w.bob)
+        run_job("process_compliance_requests", {"request_id": str(rich.bob_export)}, url=w.url)
+    return rich
+
+
+@pytest.fixture
+def rich_world(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RichWorld:
+    home = tmp_path / "home"
+    monkeypatch.setenv("AURALINK_HOME", str(home))
+    monkeypatch.setenv("AURALINK_EXPORT_URL", str(home / "exports"))
+    monkeypatch.setenv("AURALINK_REPORTS_URL", str(home / "reports"))
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(home / "archives"))
+    monkeypatch.setenv("AURALINK_GX_DIR", str(home / "great_expectations"))
+    return enrich_world(build_world(db_url, home), home)
+
+
+def erase_by_email(url: str, world: World, **kw) -> tuple[uuid.UUID, dict, tuple]:
+    """Submit an erasure by e-mail (the default full scope) and process it; (request id, job result, row)."""
+    from auralink.compliance import requests
+    from auralink.jobs import run_job
+
+    with psycopg.connect(url, autocommit=True) as c:
+        rid = requests.submit_request(c, organization_id=world.org, request_type="deletion",
+                                      subject_email=world.alice_email, requested_by=world.alice_email, **kw)
+        result = run_job("process_compliance_requests", {"request_id": str(rid)}, url=url)
+        row = c.execute("SELECT status, error, result_location, result_checksum FROM compliance_requests WHERE id = %s",
+                        (rid,)).fetchone()
+    return rid, result, row
+
+
+def proof_of(location: str) -> dict:
+    import json
+
+    return json.loads(Path(location).read_text())["proof_of_erasure"]

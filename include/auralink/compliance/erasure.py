@@ -1,20 +1,31 @@
-"""Erasure (GDPR Art. 17): delete what can go, pseudonymize what must stay, reach derived data, and
-write a proof-of-erasure report.
+"""Erasure (GDPR Art. 17), driven by the data catalog (``catalog.yaml``): find every copy of the subject,
+delete what can go, pseudonymize what must stay, respect every legal hold, reach derived data and files,
+and write a proof of erasure.
 
-What happens to each category (``DEFAULT_SCOPE``; a request's ``scope.categories`` may narrow it):
+The steps, each as the catalog says per table and column:
 
-* deleted: consents, memberships, role assignments and access policies, earlier export files, and
-  the subject's solo calls' recordings (audio file + row marked deleted), transcripts and summaries;
-* pseudonymized, kept: audit events (Art. 17(3)(b)/(e): the event stays, the identity becomes a
-  stable pseudonym / pseudonymous uuid), usage records and invoices (legal obligation: tax and billing
-  records), AI usage (cost records), security events, calls joined with others (the other
-  participants' record; the subject's name is replaced in transcripts and summaries);
-* everything else: a sweep over every text and JSON column of every table replaces the subject's
-  identifiers (user id, e-mail, name, phone) with the pseudonym.
+1. **Link**: the subject's rows, from their identity through indexed identity columns and the references
+   between tables (:mod:`auralink.compliance.linking`); nothing is scanned.
+2. **Holds**: every linked row is checked with ``legal_hold_applies`` for its organization, user and each
+   resource it belongs to (a transcript: itself, its recording, its call); held rows stay exactly as they
+   are and the proof lists them with the hold's reason. A hold on the subject blocks the whole erasure.
+3. **Act**: rows a rule deletes go (a solo call's audio, transcript and summary; consents; role grants);
+   the rest is pseudonymized column by column: references to the subject's pseudonymous uuid (never NULL,
+   so active-user and member counts do not change when analytics are rebuilt), identifiers and free text
+   rewritten (user id -> pseudonymous uuid, e-mail -> ``<pseudonym>@erased.invalid``, name, phone and the
+   subject's IP addresses -> ``<pseudonym>``), the subject's own IPs, devices and places nulled.
+4. **Mentions** in other people's rows (a third party's call that names the subject, an admin's audit
+   event): found through each table's words index (``erasure_document``), confirmed by an exact
+   whole-token regex, rewritten the same way; held rows are kept.
+5. **Derived data**: dbt tables holding a reference are rewritten for the subject through their index
+   (whatever their age), materialized views holding one are refreshed, views need nothing.
+6. **Files**: the subject's exports and solo audio are deleted; other people's exports, custom report
+   outputs, compliance reports and Data Docs pages that named the subject are rewritten, found through
+   their records. Cold archives are immutable: the proof names them with their basis and retention end.
 
-Rows under a legal hold (organization, user or resource: ``legal_hold_applies``) are never touched;
-the report lists them with the hold's reason. A hold on the subject blocks the whole erasure.
-The users row stays as a tombstone (erased_at, pseudonym) so references and the proof keep working.
+The users row becomes a tombstone (``erased_at``, ``pseudonym``); a second row with the pseudonymous uuid
+is what the kept rows' foreign keys now point at. Everything happens in the caller's transaction; files
+are touched last.
 """
 
 from __future__ import annotations
@@ -22,17 +33,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import logging
 import re
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from auralink.compliance import catalog as catalog_mod
 from auralink.compliance import holds, storage
+from auralink.compliance.catalog import Catalog, Column, Table
 from auralink.compliance.exports import to_json_text
+from auralink.compliance.linking import Identity, Linked, _q, key_condition, link, rule_sql
 from auralink.compliance.subject import Subject
 from auralink.db.connection import scalar
 
@@ -40,20 +57,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SCOPE = ("exports", "consents", "memberships", "roles", "calls", "recordings", "transcripts", "summaries",
                  "ai_usage", "usage_records", "invoices", "audit_logs", "security_events", "api_keys", "requests",
-                 "profile", "sweep")
-# Tables the sweep leaves alone: users (its tombstone is written above), the hold-protected, the migration ledger, and the erasure's own ledger.
-SWEEP_EXCLUDED = {"users", "legal_holds", "audit_logs_held", "schema_migrations", "erasure_ledger"}
-BASIS = {
-    "audit_logs": "Art. 17(3)(b) and (e): security and accountability record; event kept, identity pseudonymized",
-    "usage_records": "Art. 17(3)(b): legal obligation to keep billing records; identity pseudonymized",
-    "invoices": "Art. 17(3)(b): legal obligation to keep tax records; billing e-mail pseudonymized",
-    "ai_usage": "Art. 17(3)(b): cost and billing record; user reference removed",
-    "security_events": "Art. 17(3)(e): security incident record; identity pseudonymized",
-    "calls": "Art. 17(3) balance with other participants' rights: call kept, subject's identity pseudonymized",
-    "recordings": "recordings of calls with other participants are theirs too: audio kept, transcripts pseudonymized",
-    "profile": "tombstone row with erased_at and pseudonym keeps references and this proof resolvable",
-    "legal_hold": "Art. 17(3)(e): establishment, exercise or defence of legal claims (legal hold)",
-}
+                 "profile", "sweep", "reports", "analytics", "files")
+HELD_ITEMS = 200   # held item ids listed per table and hold in the proof (the count is always complete)
+_TEXT = ("text", "character varying")
 
 
 class ErasureBlocked(RuntimeError):
@@ -74,330 +80,528 @@ class ErasureReport:
     organization_id: str
     pseudonym: str
     performed_at: str
+    catalog_version: str = ""
     deleted: dict[str, int] = field(default_factory=dict)
     pseudonymized: dict[str, int] = field(default_factory=dict)
+    mentions: dict[str, int] = field(default_factory=dict)
     kept: list[dict[str, Any]] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, list[Any]] = field(default_factory=lambda: {"deleted": [], "rewritten": [], "regenerated": [],
+                                                                   "held": [], "kept": []})
     files_deleted: int = 0
     views_to_rebuild: list[str] = field(default_factory=list)
     views_rebuilt: list[str] = field(default_factory=list)
     cold_archives: list[dict[str, Any]] = field(default_factory=list)
+    unclassified: list[str] = field(default_factory=list)
+    skipped_categories: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     def add(self, bucket: str, what: str, n: int) -> None:
         if n:
-            target = self.deleted if bucket == "deleted" else self.pseudonymized
+            target = {"deleted": self.deleted, "mentions": self.mentions}.get(bucket, self.pseudonymized)
             target[what] = target.get(what, 0) + n
 
-
-def _regex(identifiers: list[str]) -> str:
-    """One case-insensitive PostgreSQL regex for all identifiers, whole tokens only: erasing
-    "Bench User 1" must not touch "Bench User 10"."""
-    alts = "|".join(_pg_escape(i) for i in sorted(set(identifiers), key=len, reverse=True))
-    return f"(?<![[:alnum:]_])({alts})(?![[:alnum:]_])"
-
-
-def _like(text: str) -> str:
-    """An ILIKE pattern finding ``text`` anywhere: a cheap pre-filter before the exact regex."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    def keep(self, what: str, rows: int, basis: str | None) -> None:
+        if rows:
+            self.kept.append({"what": what, "rows": rows, "basis": basis})
 
 
 def _pg_escape(text: str) -> str:
     return re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", text)
 
 
-def _exec(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> int:
-    return conn.execute(query, params).rowcount or 0
+def token_regex(values: list[str]) -> str | None:
+    """One case-insensitive PostgreSQL regex for the values, whole tokens only: erasing "Bench User 1"
+    must not touch "Bench User 10"."""
+    values = sorted({v for v in values if v}, key=len, reverse=True)
+    if not values:
+        return None
+    return "(?<![[:alnum:]_])(" + "|".join(_pg_escape(v) for v in values) + ")(?![[:alnum:]_])"
+
+
+@dataclass
+class _Patterns:
+    """The subject's identifiers and their replacements, as PostgreSQL regexes (``params``) and in Python
+    (``rewrite``, for files); ``with_ips`` also replaces the subject's IP addresses (rows linked to them)."""
+
+    pseudo: str
+    pseudo_email: str
+    pseudo_uuid: uuid.UUID
+    uuids: list[str]
+    emails: list[str]
+    others: list[str]
+    ips: list[str] = field(default_factory=list)
+
+    def _groups(self, with_ips: bool) -> list[tuple[list[str], str]]:
+        return [(self.uuids, str(self.pseudo_uuid)), (self.emails, self.pseudo_email),
+                (self.others + (self.ips if with_ips else []), self.pseudo)]
+
+    def params(self, *, with_ips: bool) -> dict[str, Any]:
+        groups = self._groups(with_ips)
+        pats = [token_regex(values) for values, _ in groups]
+        return {"pat": pats, "rep": [rep for _, rep in groups],
+                "any_rx": token_regex([v for values, _ in groups for v in values])}
+
+    def rewrite(self, text: str, *, with_ips: bool = False) -> str:
+        for values, rep in self._groups(with_ips):
+            rx = _python_regex(values)
+            if rx is not None:
+                text = rx.sub(rep, text)
+        return text
+
+    def found(self, text: str, *, with_ips: bool = False) -> bool:
+        rx = _python_regex([v for values, _ in self._groups(with_ips) for v in values])
+        return bool(rx and rx.search(text))
+
+
+def _python_regex(values: list[str]) -> re.Pattern[str] | None:
+    """The same whole-token match as :func:`token_regex`, for Python (files)."""
+    values = sorted({v for v in values if v}, key=len, reverse=True)
+    if not values:
+        return None
+    return re.compile(r"(?<!\w)(" + "|".join(re.escape(v) for v in values) + r")(?!\w)", re.IGNORECASE)
+
+
+class _Erasure:
+    def __init__(self, conn: psycopg.Connection, cat: Catalog, subject: Subject, request_id: Any,
+                 organization_id: Any, categories: tuple[str, ...], refresh_views: bool,
+                 record_skip: Callable[[str, Any, str], None] | None):
+        self.conn, self.cat, self.subject = conn, cat, subject
+        self.request_id, self.want, self.refresh_views = request_id, set(categories), refresh_views
+        self.record_skip = record_skip
+        self.pseudo, self.pseudo_uuid = pseudonym_for(subject.user_id)
+        self.pseudo_email = f"{self.pseudo}@erased.invalid"
+        self.identity = Identity(subject.user_id, subject.email)
+        self.report = ErasureReport(str(request_id), str(organization_id), self.pseudo,
+                                    dt.datetime.now(dt.UTC).isoformat(), cat.version)
+        self.types = catalog_mod.column_types(conn, cat.tables)
+        self.base = {**self.identity.params(), "pseudo": self.pseudo, "pseudo_email": self.pseudo_email,
+                     "pseudo_uuid": self.pseudo_uuid}
+        self.linked: dict[str, Linked] = {}
+        self.acted: dict[str, set[tuple]] = {}       # linked keys pseudonymized or deleted (not held)
+        self.files_to_delete: list[str] = []
+        self.touched: dict[str, list[tuple]] = {}    # table -> keys rewritten (linked or mentions)
+        self.affected_users: set[uuid.UUID] = set()  # people whose exports may show the subject
+        self.affected_calls: set[uuid.UUID] = set()
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def run(self, query: str, params: dict[str, Any] | None = None) -> psycopg.Cursor:
+        return self.conn.execute(query, {**self.base, **(params or {})}, prepare=False)
+
+    def allowed(self, category: str | None) -> bool:
+        return category is None or category in self.want
+
+    def owned(self, table: Table, column: Column) -> str:
+        tt = self.types[table.name]
+        parts = [f"t.{_q(o)} = %(u)s" if tt[o] == "uuid" else f"lower(t.{_q(o)}) = %(email)s" for o in column.owner]
+        return "(" + " OR ".join(parts) + ")"
+
+    def rewrite_expr(self, col: str, typ: str) -> str | None:
+        c = f"t.{_q(col)}"
+        if typ in ("jsonb", "json"):
+            return f"erasure_rewrite({c}::text, %(pat)s::text[], %(rep)s::text[])::{typ}"
+        if typ.endswith("[]"):
+            return (f"CASE WHEN {c} IS NULL THEN NULL ELSE ARRAY(SELECT erasure_rewrite(x, %(pat)s::text[], "
+                    f"%(rep)s::text[]) FROM unnest({c}) WITH ORDINALITY AS e(x, n) ORDER BY n)::{typ} END")
+        if typ == "text" or typ.startswith("character varying"):
+            return f"erasure_rewrite({c}, %(pat)s::text[], %(rep)s::text[])::{typ}"
+        return None
+
+    def text_of(self, col: str, typ: str) -> str:
+        c = f"t.{_q(col)}"
+        return f"array_to_string({c}, ' ')" if typ.endswith("[]") else f"{c}::text"
+
+    def set_exprs(self, table: Table, *, mentions: bool) -> list[str]:
+        tt = self.types[table.name]
+        out = []
+        columns = [table.columns[c] for c in table.hunted()] if mentions else table.personal()
+        for col in columns:
+            typ = tt.get(col.name)
+            if typ is None:
+                continue
+            c = f"t.{_q(col.name)}"
+            expr: str | None = None
+            if col.erase == "pseudonym_uuid":
+                expr = (f"CASE WHEN {c} = %(u)s THEN %(pseudo_uuid)s ELSE {c} END" if typ == "uuid"
+                        else self.rewrite_expr(col.name, typ))
+            elif col.erase == "null" and not mentions:
+                expr = f"CASE WHEN {self.owned(table, col)} THEN NULL ELSE {c} END"
+            elif col.erase in ("pseudonym", "pseudonym_email"):
+                expr = self.rewrite_expr(col.name, typ)
+                own = "%(pseudo_email)s" if col.kind == "email" else "%(pseudo)s"
+                if expr and not mentions and col.owner:
+                    expr = f"CASE WHEN {self.owned(table, col)} THEN {own} ELSE {expr} END"
+                elif expr and col.erase == "pseudonym_email":
+                    expr = f"CASE WHEN lower({c}) = %(email)s THEN %(pseudo_email)s ELSE {expr} END"
+            if expr:
+                out.append(f"{_q(col.name)} = {expr}")
+        return out
+
+    def note_held(self, table: Table, rows: list[tuple], nkey: int) -> set[tuple]:
+        """Record held rows (key..., reason) per hold reason; returns their keys."""
+        by_reason: dict[str, list[tuple]] = {}
+        for row in rows:
+            by_reason.setdefault(row[nkey] or "legal hold", []).append(tuple(row[:nkey]))
+        for reason, keys in by_reason.items():
+            self.report.held.append({"what": table.name, "rows": len(keys), "reason": reason,
+                                     "basis": self.cat.bases["legal_claims"],
+                                     "items": [str(k[0]) for k in keys[:HELD_ITEMS]]})
+            if self.record_skip:
+                self.record_skip(f"erasure:{table.name}", self.request_id,
+                                 holds.skip_message(f"{reason} ({len(keys)} rows)"))
+        return {k for keys in by_reason.values() for k in keys}
+
+    def collect_affected(self, table: Table, rows: list[tuple]) -> None:
+        """From RETURNING rows (call_id?, references...): whose exports may show the subject."""
+        has_call = self.types[table.name].get("call_id") == "uuid"
+        for row in rows:
+            vals = list(row)
+            if has_call:
+                if isinstance(vals[0], uuid.UUID):
+                    self.affected_calls.add(vals[0])
+                vals = vals[1:]
+            self.affected_users.update(v for v in vals if isinstance(v, uuid.UUID))
+
+    def returning(self, table: Table) -> str:
+        tt = self.types[table.name]
+        cols = (["call_id"] if tt.get("call_id") == "uuid" else []) + [
+            c.name for c in table.columns.values() if c.cls == "reference" and tt.get(c.name) == "uuid"]
+        return ", ".join(f"t.{_q(c)}" for c in cols) or "1"
+
+    # -- the steps ------------------------------------------------------------------------------------------
+    def patterns(self) -> _Patterns:
+        s = self.subject
+        others = [v for v in (s.full_name, s.phone) if v and len(v.strip()) >= 3]
+        ips = self.subject_ips()
+        return _Patterns(self.pseudo, self.pseudo_email, self.pseudo_uuid, [str(s.user_id)], [s.email], others, ips)
+
+    def subject_ips(self) -> list[str]:
+        """The IP addresses recorded as the subject's own (an online identifier, GDPR Art. 4(1))."""
+        ips: set[str] = set()
+        for name, lk in self.linked.items():
+            table = lk.table
+            for col in table.columns.values():
+                if col.kind != "ip" or not lk.keys or col.name not in self.types[name]:
+                    continue
+                cond, params = key_condition(table, self.types[name], lk.keys)
+                rows = self.run(f"SELECT DISTINCT host(t.{_q(col.name)}) FROM {_q(name)} t WHERE {cond} "
+                                f"AND t.{_q(col.name)} IS NOT NULL AND {self.owned(table, col)}", params).fetchall()
+                ips.update(r[0] for r in rows)
+        return sorted(ips)
+
+    def twin(self) -> None:
+        """The row the kept rows' user references point at from now on: the pseudonymous uuid."""
+        self.run("INSERT INTO users (id, email, locale, is_active, created_at, erased_at, pseudonym) "
+                 "SELECT %(pseudo_uuid)s, %(pseudo_email)s, 'en', false, created_at, now(), %(pseudo)s "
+                 "FROM users WHERE id = %(u)s ON CONFLICT (id) DO NOTHING")
+
+    def tombstone(self) -> None:
+        self.run("UPDATE users SET email = %(tomb)s, full_name = NULL, phone = NULL, country = NULL, locale = 'en', "
+                 "is_active = false, last_login_at = NULL, erased_at = now(), pseudonym = %(pseudo)s WHERE id = %(u)s",
+                 {"tomb": f"{self.pseudo}+tombstone@erased.invalid"})
+        self.report.add("pseudonymized", "users", 1)
+        self.report.keep("users (tombstone)", 1, self.cat.bases["tombstone"])
+
+    def act(self, table: Table, p: dict[str, Any]) -> None:
+        lk = self.linked.get(table.name)
+        if not lk or not lk.keys:
+            return
+        if not self.allowed(table.category):
+            self.report.skipped_categories.append(table.category or table.name)
+            return
+        if table.on_link == "tombstone":
+            self.tombstone()
+            self.acted[table.name] = set(lk.keys)
+            return
+        nkey = len(table.key)
+        cond, kp = key_condition(table, self.types[table.name], lk.keys)
+        held: set[tuple] = set()
+        if table.holds is not None:
+            rows = self.run(f"SELECT {', '.join('t.' + _q(k) for k in table.key)}, {table.holds.reasons()} "
+                            f"FROM {_q(table.name)} t WHERE {cond} AND {table.holds.predicate()}", kp).fetchall()
+            held = self.note_held(table, rows, nkey)
+        free = [k for k in lk.keys if k not in held]
+        self.acted[table.name] = set(free)
+        if table.on_link == "keep":   # counted now: earlier steps may have added rows (consent history)
+            n = 0
+            for rule in table.links:
+                cond_p = rule_sql(rule, self.types[table.name], self.linked)
+                if cond_p is not None:
+                    n += scalar(self.conn, f"SELECT count(*) FROM {_q(table.name)} t WHERE {cond_p[0]}",
+                                {**self.base, **cond_p[1]})
+            self.report.keep(table.name, n - len(held), self.cat.basis(table.basis))
+            return
+        to_delete = [k for k in free if k in lk.delete or table.on_link == "delete"]
+        to_update = [k for k in free if k not in lk.delete and table.on_link != "delete"]
+        files = [c.name for c in table.columns.values() if c.cls == "file"]
+        if to_delete:
+            dcond, dp = key_condition(table, self.types[table.name], to_delete)
+            ret = ", ".join(f"t.{_q(c)}" for c in files) or "1"
+            if table.delete_as:
+                rows = self.run(f"UPDATE {_q(table.name)} t SET {table.delete_as} WHERE {dcond} RETURNING {ret}",
+                                dp).fetchall()
+            else:
+                rows = self.run(f"DELETE FROM {_q(table.name)} t WHERE {dcond} RETURNING {ret}", dp).fetchall()
+            if files:
+                self.files_to_delete += [v for r in rows for v in r if isinstance(v, str)]
+            self.report.add("deleted", table.name, len(rows))
+        if to_update:
+            ucond, up = key_condition(table, self.types[table.name], to_update)
+            sets = self.set_exprs(table, mentions=False)
+            for c in table.columns.values():   # the subject's own files: removed, the location cleared
+                if c.cls == "file" and c.erase == "delete" and self.allowed(c.category):
+                    self.files_to_delete += [r[0] for r in self.run(
+                        f"SELECT t.{_q(c.name)} FROM {_q(table.name)} t WHERE {ucond} AND t.{_q(c.name)} IS NOT NULL",
+                        up).fetchall()]
+                    sets.append(f"{_q(c.name)} = NULL")
+            if table.also_set:
+                sets.append(table.also_set)
+            n = len(to_update)
+            if sets:
+                rows = self.run(f"UPDATE {_q(table.name)} t SET {', '.join(sets)} WHERE {ucond} "
+                                f"RETURNING {self.returning(table)}", {**up, **p}).fetchall()
+                n = len(rows)
+                self.collect_affected(table, rows)
+                self.touched.setdefault(table.name, []).extend(to_update)
+            self.report.add("pseudonymized", table.name, n)
+            self.report.keep(table.name, n, self.cat.basis(table.basis))
+            kept_files = [c for c in table.columns.values() if c.cls == "file" and c.erase == "keep"]
+            for c in kept_files:
+                self.report.keep(f"{table.name}.{c.name} (files)", n, self.cat.basis(c.basis))
+
+    def mentions(self, words: dict[str, str], tsq: str | None, p: dict[str, Any]) -> None:
+        """Rows not linked to the subject whose free text names them: through the words index."""
+        for table in self.cat.tables.values():
+            cols = [c for c in table.hunted() if c in self.types.get(table.name, {})]
+            if not cols or tsq is None:
+                continue
+            tt = self.types[table.name]
+            recheck = " OR ".join(f"{self.text_of(c, tt[c])} ~* %(any_rx)s" for c in cols)
+            index = words.get(table.name)
+            if index is None:
+                self.report.unclassified.append(f"{table.name}: no words index over {', '.join(cols)}; scanned")
+                candidates = f"({recheck})"
+            else:
+                candidates = f"{index} @@ %(tsq)s::tsquery AND ({recheck})"
+            nkey = len(table.key)
+            keys_sql = ", ".join(f"t.{_q(k)}" for k in table.key)
+            assert table.holds is not None  # the catalog requires holds on searched tables
+            rows = self.run(f"SELECT {keys_sql}, {table.holds.predicate()}, {table.holds.reasons()} "
+                            f"FROM {_q(table.name)} t WHERE {candidates}", {**p, "tsq": tsq}).fetchall()
+            if not rows:
+                continue
+            done = set(self.linked[table.name].keys) if table.name in self.linked else set()
+            rows = [r for r in rows if tuple(r[:nkey]) not in done]   # linked rows: acted on (or held) above
+            held = self.note_held(table, [(*r[:nkey], r[nkey + 1]) for r in rows if r[nkey]], nkey)
+            free = [tuple(r[:nkey]) for r in rows if tuple(r[:nkey]) not in held]
+            if not free:
+                continue
+            cond, kp = key_condition(table, tt, free)
+            sets = self.set_exprs(table, mentions=True)
+            if table.also_set and table.also_set.startswith("updated_at"):
+                sets.append(table.also_set)
+            out = self.run(f"UPDATE {_q(table.name)} t SET {', '.join(sets)} WHERE {cond} "
+                           f"RETURNING {self.returning(table)}", {**kp, **p}).fetchall()
+            self.collect_affected(table, out)
+            self.touched.setdefault(table.name, []).extend(free)
+            self.report.add("mentions", table.name, len(out))
+
+    def unclassified_sweep(self, p: dict[str, Any]) -> None:
+        """Tables and columns the catalog does not know yet: the old full scan, flagged in the proof."""
+        unknown = catalog_mod.unclassified(self.conn, self.cat)
+        by_table: dict[str, list[str]] = {}
+        for item in unknown:
+            t, _, c = item.partition(".")
+            by_table.setdefault(t, []).append(c)
+        types = catalog_mod.column_types(self.conn, by_table)
+        for table, cols in by_table.items():
+            tt = types.get(table, {})
+            sets, texts = [], []
+            for c in cols:
+                typ = tt.get(c, "")
+                expr = self.rewrite_expr(c, typ)
+                if expr:
+                    sets.append(f"{_q(c)} = {expr}")
+                    texts.append(f"{self.text_of(c, typ)} ~* %(any_rx)s")
+            self.report.unclassified.append(f"{table}: {', '.join(cols)} not in the catalog"
+                                            + ("; scanned" if sets else ""))
+            if not sets:
+                continue
+            where = " OR ".join(texts)
+            if "organization_id" in tt:
+                where = (f"({where}) AND NOT {holds.held_predicate('t.organization_id', '%(u)s::uuid')}")
+            n = self.run(f"UPDATE {_q(table)} t SET {', '.join(sets)} WHERE {where}", p).rowcount or 0
+            self.report.add("mentions", f"{table} (unclassified, scanned)", n)
+
+    def models(self) -> None:
+        """dbt relations: tables rewritten for the subject through their index, materialized views that
+        hold a personal column refreshed, views left (they read the rewritten sources)."""
+        rels = {name: (schema, kind) for schema, name, kind in self.run(
+            "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'v', 'm', 'p')",
+            {"schemas": list(self.cat.dbt_schemas)}).fetchall()}
+        for name, (schema, kind) in sorted(rels.items()):
+            model = self.cat.models.get(name)
+            relation = f"{schema}.{name}"
+            if model is None:
+                self.report.unclassified.append(f"{relation}: a relation the catalog does not classify")
+                if kind == "m" and self.refresh_views:   # unknown but derived: rebuild to be safe
+                    self.refresh(relation)
+                continue
+            personal = [c for c in model.columns.values() if c.personal]
+            if not personal:
+                continue
+            if kind == "v":
+                self.report.models.append({"relation": relation, "kind": "view", "action": "none needed",
+                                           "note": "a view: it reads the pseudonymized sources, stores nothing"})
+            elif kind == "m":
+                if self.refresh_views:
+                    self.refresh(relation)
+                    self.report.models.append({"relation": relation, "kind": "materialized view",
+                                               "action": "rebuilt"})
+            else:
+                self.rewrite_model(model, relation)
+
+    def refresh(self, relation: str) -> None:
+        self.report.views_to_rebuild.append(relation)
+        schema, _, name = relation.partition(".")
+        self.conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(schema, name)))
+        self.report.views_rebuilt.append(relation)
+
+    def rewrite_model(self, model: catalog_mod.Model, relation: str) -> None:
+        params: dict[str, Any] = {}
+        for table, column in model.locate_params():
+            lk = self.linked.get(table)
+            params[f"{table}__{column}"] = lk.column_values(column, self.acted.get(table, set())) if lk else []
+        if model.locate and not all(params.values()):
+            self.report.models.append({"relation": relation, "kind": "table", "action": "rewritten", "rows": 0})
+            return
+        schema, _, name = relation.partition(".")
+        cols = [c for c in model.columns.values() if c.cls in ("reference", "identifier") and c.kind in (None, "user_id")]
+        match = " OR ".join(f"t.{_q(c.name)} = %(u)s" for c in cols)
+        sets = ", ".join(f"{_q(c.name)} = CASE WHEN t.{_q(c.name)} = %(u)s THEN %(pseudo_uuid)s "
+                         f"ELSE t.{_q(c.name)} END" for c in cols)
+        where = f"({model.locate}) AND ({match})" if model.locate else f"({match})"
+        n = self.run(f"UPDATE {_q(schema)}.{_q(name)} t SET {sets} WHERE {where}", params).rowcount or 0
+        self.report.models.append({"relation": relation, "kind": "table", "action": "rewritten", "rows": n,
+                                   "note": "user references replaced by the pseudonymous uuid, whatever their age"})
+
+    def cold_archives(self) -> None:
+        spec = self.cat.cold_archives
+        audit = spec.get("audit_logs")
+        if audit:
+            for part, lo, hi, loc in self.run(
+                    "SELECT partition_name, min_occurred_at, max_occurred_at, location FROM audit_log_archives "
+                    "WHERE status = 'dropped' AND row_count > 0 ORDER BY range_start").fetchall():
+                self.report.cold_archives.append({
+                    "archive": loc, "partition": part, "from": lo, "to": hi, "basis": self.cat.bases[audit["basis"]],
+                    "retention_end": _plus_years(hi, audit["keep_years"]),
+                    "note": "immutable; a restore must re-apply erasure_ledger pseudonyms before use"})
+        retention = spec.get("retention")
+        if retention:
+            for loc, rtype, cutoff, finished in self.run(
+                    "SELECT archive_location, resource_type, cutoff, finished_at FROM retention_runs "
+                    "WHERE action = 'archive' AND status = 'succeeded' AND archive_location IS NOT NULL "
+                    "AND organization_id = ANY(%(orgs)s::uuid[]) ORDER BY finished_at",
+                    {"orgs": self.subject_orgs()}).fetchall():
+                self.report.cold_archives.append({
+                    "archive": loc, "resource_type": rtype, "to": cutoff, "basis": self.cat.bases[retention["basis"]],
+                    "retention_end": _plus_years(cutoff, retention["keep_years"]),
+                    "note": "retention archive: immutable; a restore must re-apply erasure_ledger pseudonyms"})
+
+    def subject_orgs(self) -> list[uuid.UUID]:
+        orgs: set[uuid.UUID] = set()
+        for lk in self.linked.values():
+            if "organization_id" in lk.values:
+                orgs.update(lk.column_values("organization_id"))
+        members = self.linked.get("organization_members")
+        if members:
+            orgs.update(k[0] for k in members.keys)
+        return sorted(orgs, key=str)
+
+    def erase(self) -> ErasureReport:
+        started = time.monotonic()
+        self.linked = link(self.conn, self.cat, self.identity, self.types)
+        pats = self.pats = self.patterns()
+        linked_p = pats.params(with_ips=True)
+        mention_p = pats.params(with_ips=False)
+        self.twin()
+        for table in self.cat.tables.values():
+            self.act(table, linked_p)
+        if self.allowed("sweep"):
+            idents = [i for i in self.subject.identifiers()]
+            tsq = scalar(self.conn, "SELECT erasure_query(VARIADIC %s::text[])::text", (idents,))
+            self.mentions(catalog_mod.words_indexes(self.conn), tsq, mention_p)
+            self.unclassified_sweep(mention_p)
+        if self.allowed("analytics"):
+            self.models()
+        if self.allowed("files"):
+            from auralink.compliance import files
+
+            files.reach(self, mention_p)
+        self.cold_archives()
+        self.remove_files()
+        self.report.seconds = round(time.monotonic() - started, 3)
+        return self.report
+
+    def remove_files(self) -> None:
+        # Files last, still inside the transaction: if the commit fails the re-run finds them gone, harmlessly.
+        for loc in dict.fromkeys(self.files_to_delete):
+            try:
+                removed = storage.remove(loc.removeprefix("file://"))
+            except (OSError, ValueError, storage.StorageUnavailable) as exc:  # that file's own URI: this request's fault
+                raise RuntimeError(f"could not delete a file of the subject: {exc.__class__.__name__}") from None
+            self.report.files_deleted += removed
+            if removed:
+                self.report.files["deleted"].append(loc)
+
+
+def _plus_years(when: Any, years: int) -> Any:
+    if not isinstance(when, (dt.datetime, dt.date)):
+        return None
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:   # 29 February
+        return when.replace(year=when.year + years, day=28)
 
 
 def erase(conn: psycopg.Connection, subject: Subject, *, request_id: Any, organization_id: Any,
           categories: tuple[str, ...] = DEFAULT_SCOPE, refresh_views: bool = True,
-          record_skip=None) -> ErasureReport:
+          record_skip: Callable[[str, Any, str], None] | None = None) -> ErasureReport:
     """Erase ``subject`` inside the caller's transaction; returns the report (not yet stored)."""
     reason = holds.hold_reason(conn, organization_id, subject.user_id, "user", str(subject.user_id))
     if reason:
         if record_skip:
             record_skip("compliance_request", request_id, holds.skip_message(reason))
         raise ErasureBlocked(f"erasure blocked by legal hold: {reason}")
-    pseudo, pseudo_uuid = pseudonym_for(subject.user_id)
-    pseudo_email = f"{pseudo}@erased.invalid"
-    report = ErasureReport(str(request_id), str(organization_id), pseudo,
-                           dt.datetime.now(dt.UTC).isoformat())
-    p = {"u": subject.user_id, "email": subject.email, "pseudo": pseudo, "pseudo_email": pseudo_email,
-         "pseudo_uuid": pseudo_uuid, "rx": _regex(subject.identifiers()),
-         "likes": [_like(i.lower()) for i in subject.identifiers()]}
-    want = set(categories)
-
-    def not_held(org: str, rtype: str = "NULL::text", rid: str = "NULL::text") -> str:
-        return "NOT " + holds.held_predicate(org, "%(u)s::uuid", rtype, rid)
-
-    # What is kept under a hold, per table and hold, for the report (and the job's skipped items).
-    def note_holds(label: str, query: str) -> None:
-        for hold_reason, n in conn.execute(query, p).fetchall():
-            report.held.append({"what": label, "rows": n, "reason": hold_reason, "basis": BASIS["legal_hold"]})
-            if record_skip:
-                record_skip(f"erasure:{label}", request_id, holds.skip_message(f"{hold_reason} ({n} rows)"))
-
-    def held_rows(table: str, where: str, org: str = "t.organization_id", rtype: str = "NULL::text",
-                  rid: str = "NULL::text", join: str = "") -> None:
-        note_holds(table, f"SELECT {holds.reason_expression(org, '%(u)s::uuid', rtype, rid)} AS r, count(*) "
-                          f"FROM {table} t {join} WHERE {where} AND {holds.held_predicate(org, '%(u)s::uuid', rtype, rid)} "
-                          "GROUP BY 1")
-
-    # Calls the subject took part in, before any reference is cut: solo calls go, shared calls stay.
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _erase_calls (call_id uuid PRIMARY KEY, organization_id uuid, solo boolean)")
-    conn.execute("TRUNCATE _erase_calls")
-    conn.execute(
-        "INSERT INTO _erase_calls SELECT c.id, c.organization_id, NOT EXISTS (SELECT 1 FROM call_participants o "
-        "  WHERE o.call_id = c.id AND (o.user_id IS DISTINCT FROM %(u)s)) "
-        "FROM calls c WHERE c.initiated_by = %(u)s OR EXISTS (SELECT 1 FROM call_participants cp "
-        "  WHERE cp.call_id = c.id AND cp.user_id = %(u)s)", p)
-
-    files_to_delete: list[str] = []
-    if "exports" in want:
-        for rid, loc in conn.execute(
-                "SELECT id, result_location FROM compliance_requests WHERE subject_user_id = %(u)s "
-                "AND request_type = 'export' AND result_location IS NOT NULL", p).fetchall():
-            files_to_delete.append(loc)
-            conn.execute("UPDATE compliance_requests SET result_location = NULL, updated_at = now() WHERE id = %s", (rid,))
-            report.add("deleted", "compliance_exports", 1)
-    if "consents" in want:
-        held_rows("consents", "t.user_id = %(u)s")
-        report.add("deleted", "consents", _exec(conn, f"DELETE FROM consents t WHERE user_id = %(u)s AND {not_held('t.organization_id')}", p))
-    if "roles" in want:
-        held_rows("user_role_assignments", "t.user_id = %(u)s")
-        report.add("deleted", "user_role_assignments", _exec(
-            conn, f"DELETE FROM user_role_assignments t WHERE user_id = %(u)s AND {not_held('t.organization_id')}", p))
-        report.add("pseudonymized", "user_role_assignments.granted_by", _exec(
-            conn, "UPDATE user_role_assignments SET granted_by = NULL WHERE granted_by = %(u)s", p))
-        report.add("deleted", "casbin_rule", _exec(
-            conn, "DELETE FROM casbin_rule WHERE v0 IN (%(u)s::text, 'user:' || %(u)s::text, %(email)s)", p))
-    if "memberships" in want:
-        held_rows("organization_members", "t.user_id = %(u)s")
-        report.add("deleted", "organization_members", _exec(
-            conn, f"DELETE FROM organization_members t WHERE user_id = %(u)s AND {not_held('t.organization_id')}", p))
-    if "recordings" in want:
-        held_rows("call_recordings", "t.call_id IN (SELECT call_id FROM _erase_calls WHERE solo)",
-                  rtype="'recording'", rid="t.id::text")
-        rows = conn.execute(
-            "UPDATE call_recordings t SET status = 'deleted', deleted_at = now(), size_bytes = NULL, "
-            "failure_reason = NULL, claimed_by = NULL FROM (SELECT id, storage_uri FROM call_recordings "
-            "  WHERE call_id IN (SELECT call_id FROM _erase_calls WHERE solo) AND status <> 'deleted') old "
-            f"WHERE t.id = old.id AND {not_held('t.organization_id', chr(39) + 'recording' + chr(39), 't.id::text')} "
-            "RETURNING old.storage_uri", p).fetchall()
-        files_to_delete += [r[0] for r in rows]
-        report.add("deleted", "call_recordings (audio)", len(rows))
-        shared = scalar(conn, "SELECT count(*) FROM call_recordings WHERE call_id IN "
-                              "(SELECT call_id FROM _erase_calls WHERE NOT solo) AND status <> 'deleted'")
-        if shared:
-            report.kept.append({"what": "call_recordings of calls with other participants", "rows": shared,
-                                "basis": BASIS["recordings"]})
-    if "transcripts" in want:
-        held_rows("transcriptions", "t.call_id IN (SELECT call_id FROM _erase_calls WHERE solo)",
-                  rtype="'transcript'", rid="t.id::text")
-        report.add("deleted", "transcriptions", _exec(
-            conn, "DELETE FROM transcriptions t WHERE call_id IN (SELECT call_id FROM _erase_calls WHERE solo) "
-                  f"AND {not_held('t.organization_id', chr(39) + 'transcript' + chr(39), 't.id::text')}", p))
-        report.add("pseudonymized", "transcriptions", _exec(
-            conn, "UPDATE transcriptions t SET text = regexp_replace(text, %(rx)s, %(pseudo)s, 'gi'), "
-                  "redacted_text = regexp_replace(redacted_text, %(rx)s, %(pseudo)s, 'gi'), "
-                  "segments = regexp_replace(segments::text, %(rx)s, %(pseudo)s, 'gi')::jsonb, updated_at = now() "
-                  "WHERE call_id IN (SELECT call_id FROM _erase_calls) "
-                  "AND (text ~* %(rx)s OR redacted_text ~* %(rx)s OR segments::text ~* %(rx)s) "
-                  f"AND {not_held('t.organization_id', chr(39) + 'transcript' + chr(39), 't.id::text')}", p))
-    if "summaries" in want:
-        report.add("pseudonymized", "call_summaries", _exec(
-            conn, "UPDATE call_summaries t SET summary = regexp_replace(summary, %(rx)s, %(pseudo)s, 'gi'), "
-                  "action_items = regexp_replace(action_items::text, %(rx)s, %(pseudo)s, 'gi')::jsonb, updated_at = now() "
-                  "WHERE call_id IN (SELECT call_id FROM _erase_calls) "
-                  "AND (summary ~* %(rx)s OR action_items::text ~* %(rx)s) "
-                  f"AND {not_held('t.organization_id', chr(39) + 'summary' + chr(39), 't.id::text')}", p))
-    if "calls" in want:
-        held_rows("call_participants", "t.user_id = %(u)s", org="c.organization_id", rtype="'call'",
-                  rid="t.call_id::text", join="JOIN calls c ON c.id = t.call_id")
-        report.add("pseudonymized", "call_participants", _exec(
-            conn, "UPDATE call_participants t SET user_id = NULL, display_name = %(pseudo)s, ip_address = NULL, "
-                  "country = NULL FROM calls c WHERE c.id = t.call_id AND t.user_id = %(u)s "
-                  f"AND {not_held('c.organization_id', chr(39) + 'call' + chr(39), 't.call_id::text')}", p))
-        report.add("pseudonymized", "calls.initiated_by", _exec(
-            conn, f"UPDATE calls t SET initiated_by = NULL WHERE initiated_by = %(u)s "
-                  f"AND {not_held('t.organization_id', chr(39) + 'call' + chr(39), 't.id::text')}", p))
-        report.kept.append({"what": "calls the subject joined (without the subject's identity)",
-                            "rows": scalar(conn, "SELECT count(*) FROM _erase_calls"),
-                            "basis": BASIS["calls"]})
-    def pseudonymize_kept(table: str, subject_rows: str, update_sql: str) -> None:
-        """Rows kept on a legal basis: record held ones, pseudonymize the rest, say why they stay."""
-        held_rows(table, subject_rows)
-        n = _exec(conn, update_sql, p)
-        report.add("pseudonymized", table, n)
-        if n:
-            report.kept.append({"what": table, "rows": n, "basis": BASIS[table]})
-
-    if "ai_usage" in want:
-        pseudonymize_kept("ai_usage", "t.user_id = %(u)s",
-                          "UPDATE ai_usage t SET user_id = NULL, metadata = regexp_replace(metadata::text, %(rx)s, "
-                          f"%(pseudo)s, 'gi')::jsonb WHERE user_id = %(u)s AND {not_held('t.organization_id')}")
-    if "usage_records" in want:
-        pseudonymize_kept("usage_records", "t.user_id = %(u)s",
-                          "UPDATE usage_records t SET user_id = %(pseudo_uuid)s WHERE user_id = %(u)s "
-                          f"AND {not_held('t.organization_id')}")
-    if "invoices" in want:
-        pseudonymize_kept("invoices", "lower(t.billing_email) = lower(%(email)s)",
-                          "UPDATE invoices t SET billing_email = %(pseudo_email)s "
-                          "WHERE lower(billing_email) = lower(%(email)s) "
-                          f"AND {not_held('t.organization_id', chr(39) + 'invoice' + chr(39), 't.id::text')}")
-    if "audit_logs" in want:
-        for table in ("audit_logs", "audit_logs_archive", "audit_logs_held"):
-            # One pass over the table finds the subject's rows (a cheap LIKE over all text at once; the
-            # exact whole-token regex only runs in the UPDATE) and decides the hold for each.
-            text = ("lower(concat_ws(' ', t.actor_email, t.resource_id, t.user_agent, t.request_metadata::text, "
-                    "t.response_metadata::text, t.old_values::text, t.new_values::text))")
-            held_pred = holds.held_predicate("t.organization_id", "t.actor_user_id", "t.resource_type", "t.resource_id")
-            reason = holds.reason_expression("t.organization_id", "t.actor_user_id", "t.resource_type", "t.resource_id")
-            conn.execute("DROP TABLE IF EXISTS _erase_audit")
-            conn.execute(f"CREATE TEMP TABLE _erase_audit AS SELECT t.id, t.occurred_at, {held_pred} AS held "
-                         f"FROM {table} t WHERE t.actor_user_id = %(u)s OR {text} LIKE ANY(%(likes)s)", p)
-            conn.execute("ANALYZE _erase_audit")
-            if table != "audit_logs_held":  # rows in the held table are reported by their hold already
-                note_holds(table, f"SELECT {reason}, count(*) FROM {table} t JOIN _erase_audit k "
-                                  "ON k.id = t.id AND k.occurred_at = t.occurred_at WHERE k.held GROUP BY 1")
-            n = _exec(conn,
-                      f"UPDATE {table} t SET "
-                      "ip_address = CASE WHEN t.actor_user_id = %(u)s THEN NULL ELSE t.ip_address END, "
-                      "actor_user_id = CASE WHEN t.actor_user_id = %(u)s THEN %(pseudo_uuid)s ELSE t.actor_user_id END, "
-                      "actor_email = regexp_replace(t.actor_email, %(rx)s, %(pseudo_email)s, 'gi'), "
-                      "resource_id = regexp_replace(t.resource_id, %(rx)s, %(pseudo)s, 'gi'), "
-                      "user_agent = regexp_replace(t.user_agent, %(rx)s, %(pseudo)s, 'gi'), "
-                      "request_metadata = regexp_replace(t.request_metadata::text, %(rx)s, %(pseudo)s, 'gi')::jsonb, "
-                      "response_metadata = regexp_replace(t.response_metadata::text, %(rx)s, %(pseudo)s, 'gi')::jsonb, "
-                      "old_values = regexp_replace(t.old_values::text, %(rx)s, %(pseudo)s, 'gi')::jsonb, "
-                      "new_values = regexp_replace(t.new_values::text, %(rx)s, %(pseudo)s, 'gi')::jsonb "
-                      "FROM _erase_audit k WHERE k.id = t.id AND k.occurred_at = t.occurred_at AND NOT k.held", p)
-            report.add("pseudonymized", table, n)
-        n = sum(v for k, v in report.pseudonymized.items() if k.startswith("audit_logs"))
-        if n:
-            report.kept.append({"what": "audit events", "rows": n, "basis": BASIS["audit_logs"]})
-        for part, lo, hi, loc in conn.execute(
-                "SELECT partition_name, min_occurred_at, max_occurred_at, location FROM audit_log_archives "
-                "WHERE status = 'dropped' AND row_count > 0 ORDER BY range_start").fetchall():
-            report.cold_archives.append({"archive": loc, "partition": part, "from": lo, "to": hi,
-                                         "note": "cold archive past retention, kept immutable; restores must "
-                                                 "re-apply erasure_ledger pseudonyms before use"})
-    if "security_events" in want:
-        held_rows("security_events", "t.user_id = %(u)s")
-        n = _exec(conn, f"UPDATE security_events t SET user_id = NULL WHERE user_id = %(u)s AND {not_held('t.organization_id')}", p)
-        report.add("pseudonymized", "security_events", n)
-        if n:
-            report.kept.append({"what": "security_events", "rows": n, "basis": BASIS["security_events"]})
-    if "api_keys" in want:
-        report.add("pseudonymized", "api_keys.created_by", _exec(
-            conn, f"UPDATE api_keys t SET created_by = NULL WHERE created_by = %(u)s AND {not_held('t.organization_id')}", p))
-        conn.execute("UPDATE custom_reports SET created_by = NULL WHERE created_by = %(u)s", p)
-    if "requests" in want:
-        report.add("pseudonymized", "compliance_requests", _exec(
-            conn, "UPDATE compliance_requests SET subject_email = %(pseudo_email)s, updated_at = now() "
-                  "WHERE subject_user_id = %(u)s OR lower(subject_email) = lower(%(email)s)", p))
-    if "profile" in want:
-        conn.execute("UPDATE users SET email = %(pseudo_email)s, full_name = NULL, phone = NULL, country = NULL, "
-                     "locale = 'en', is_active = false, last_login_at = NULL, erased_at = now(), pseudonym = %(pseudo)s "
-                     "WHERE id = %(u)s", p)
-        report.add("pseudonymized", "users", 1)
-        report.kept.append({"what": "users (tombstone)", "rows": 1, "basis": BASIS["profile"]})
-    if "sweep" in want:
-        for table, n in sweep_identifiers(conn, p).items():
-            report.add("pseudonymized", f"{table} (identifier sweep)", n)
-    report.views_to_rebuild = dependent_views(conn, list(report.deleted) + list(report.pseudonymized))
-    if refresh_views:
-        for view in report.views_to_rebuild:
-            conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.SQL(view)))
-            report.views_rebuilt.append(view)
-    # Files last, still inside the transaction: if the commit fails the re-run finds them gone, harmlessly.
-    for loc in files_to_delete:
-        try:
-            report.files_deleted += storage.remove(_fs_url(loc))
-        except (OSError, ValueError, storage.StorageUnavailable) as exc:  # a file's own URI: this request's fault
-            raise RuntimeError(f"could not delete a file of the subject: {exc.__class__.__name__}") from None
-    return report
+    return _Erasure(conn, catalog_mod.load(), subject, request_id, organization_id, categories, refresh_views,
+                    record_skip).erase()
 
 
-def _fs_url(uri: str) -> str:
-    return uri.removeprefix("file://")
+def scrub(text: str, subject: Subject, pseudo: str) -> str:
+    """The subject's identifiers out of a text (the proof's last safety net; hold reasons may name them)."""
+    values = sorted({v for v in (str(subject.user_id), subject.email, subject.full_name, subject.phone)
+                     if v and len(v.strip()) >= 3}, key=len, reverse=True)
+    if not values:
+        return text
+    rx = re.compile(r"(?<![\w])(" + "|".join(re.escape(v) for v in values) + r")(?![\w])", re.IGNORECASE)
+    return rx.sub(pseudo, text)
 
 
-def text_columns(conn: psycopg.Connection) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """(schema, table) -> [(column, type)] for every text-like and JSON column of every ordinary or
-    partitioned table outside the system schemas (partitions are covered by their parent)."""
-    rows = conn.execute(
-        "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
-        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped "
-        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_%%' "
-        "AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'json'::regtype, "
-        "                   'jsonb'::regtype, 'text[]'::regtype, 'name'::regtype) "
-        "ORDER BY 1, 2, a.attnum").fetchall()
-    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for schema, table, col, typ in rows:
-        out.setdefault((schema, table), []).append((col, typ))
-    return out
-
-
-def _has_column(conn: psycopg.Connection, schema: str, table: str, column: str) -> bool:
-    return scalar(conn, "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
-                        "AND table_name = %s AND column_name = %s)", (schema, table, column))
-
-
-def sweep_identifiers(conn: psycopg.Connection, p: dict[str, Any]) -> dict[str, int]:
-    """Replace the identifiers in every remaining text/JSON column (tables added by other domains too)."""
-    counts: dict[str, int] = {}
-    for (schema, table), cols in text_columns(conn).items():
-        if table in SWEEP_EXCLUDED or table.startswith("audit_logs"):  # audit tables: handled above, with holds
-            continue
-        sets, texts = [], []
-        for col, typ in cols:
-            ident = sql.Identifier(col)
-            if typ in ("json", "jsonb"):
-                sets.append(sql.SQL("{c} = regexp_replace({c}::text, %(rx)s, %(pseudo)s, 'gi')::{t}").format(c=ident, t=sql.SQL(typ)))
-                texts.append(sql.SQL("{c}::text").format(c=ident))
-            elif typ == "text[]":
-                sets.append(sql.SQL("{c} = (SELECT array_agg(regexp_replace(x, %(rx)s, %(pseudo)s, 'gi')) FROM unnest({c}) x)").format(c=ident))
-                texts.append(sql.SQL("array_to_string({c}, ' ')").format(c=ident))
-            elif typ.startswith("character(") or typ == "name":
-                continue  # fixed-width codes (country, currency) and names cannot hold an identifier
-            else:
-                sets.append(sql.SQL("{c} = regexp_replace({c}, %(rx)s, %(pseudo)s, 'gi')").format(c=ident))
-                texts.append(sql.SQL("{c}::text").format(c=ident))
-        if not sets:
-            continue
-        # A cheap LIKE over all the row's text finds candidates; the exact regex rewrites them.
-        where = sql.SQL("lower(concat_ws(' ', {cols})) LIKE ANY(%(likes)s)").format(cols=sql.SQL(", ").join(texts))
-        if _has_column(conn, schema, table, "organization_id"):
-            where = sql.SQL("({w}) AND NOT legal_hold_applies(organization_id, %(u)s::uuid, NULL, NULL)").format(w=where)
-        query = sql.SQL("UPDATE {t} SET {s} WHERE {w}").format(
-            t=sql.Identifier(schema, table), s=sql.SQL(", ").join(sets), w=where)
-        n = conn.execute(query, p).rowcount or 0
-        if n:
-            counts[f"{schema}.{table}" if schema != "public" else table] = n
-    return counts
-
-
-def dependent_views(conn: psycopg.Connection, touched: list[str]) -> list[str]:
-    """Materialized views that read (directly or through views) from the tables erasure changed."""
-    tables = sorted({t.split(" ")[0].split(".")[0] for t in touched})
-    rows = conn.execute(
-        """WITH RECURSIVE deps AS (
-               SELECT DISTINCT r.ev_class AS obj, d.refobjid AS ref FROM pg_rewrite r
-               JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-                AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class),
-           walk AS (SELECT obj, ref, 1 AS depth FROM deps
-                    UNION SELECT w.obj, d.ref, w.depth + 1 FROM walk w JOIN deps d ON d.obj = w.ref WHERE w.depth < 16)
-           SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname), n.nspname, c.relname
-           FROM walk w JOIN pg_class c ON c.oid = w.obj JOIN pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_class t ON t.oid = w.ref JOIN pg_namespace tn ON tn.oid = t.relnamespace
-           WHERE c.relkind = 'm' AND tn.nspname = 'public' AND t.relname = ANY(%s)
-           ORDER BY 2, 3""", (tables,)).fetchall()
-    return [r[0] for r in rows]
-
-
-def store_report(report: ErasureReport) -> tuple[str, str]:
+def store_report(report: ErasureReport, subject: Subject | None = None) -> tuple[str, str]:
     location = storage.join(storage.export_root(), "erasure", f"{report.request_id}.json")
-    payload = to_json_text({"proof_of_erasure": report.__dict__}).encode("utf-8")
-    return location, storage.write_bytes(location, payload)
+    text = to_json_text({"proof_of_erasure": report.__dict__})
+    if subject is not None:
+        text = scrub(text, subject, report.pseudonym)
+    return location, storage.write_bytes(location, text.encode("utf-8"))
+
+
+def summary(report: ErasureReport) -> dict[str, Any]:
+    """What erasure_ledger keeps: counts, never identities."""
+    return json.loads(to_json_text({"deleted": report.deleted, "pseudonymized": report.pseudonymized,
+                                    "mentions": report.mentions, "held": len(report.held),
+                                    "models": [(m["relation"], m["action"]) for m in report.models],
+                                    "files_deleted": report.files_deleted,
+                                    "files_rewritten": len(report.files["rewritten"]) + len(report.files["regenerated"]),
+                                    "views_rebuilt": report.views_rebuilt, "catalog_version": report.catalog_version}))

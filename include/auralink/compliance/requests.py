@@ -85,6 +85,12 @@ def submit_request(conn: psycopg.Connection, *, organization_id: Any, request_ty
         subject_user_id = _uuid(subject_user_id, "subject user id")
         if not scalar(conn, "SELECT EXISTS (SELECT 1 FROM users WHERE id = %s)", (subject_user_id,)):
             raise UnknownReference(f"no user {subject_user_id}")
+    elif subject_email:
+        # Resolved now, so everything keyed by the subject (their earlier exports, above all) finds the
+        # request; an e-mail no user has stays for the processor to reject with a reason.
+        row = conn.execute("SELECT id FROM users WHERE lower(email) = lower(%s) AND erased_at IS NULL",
+                           (subject_email.strip(),)).fetchone()
+        subject_user_id = row[0] if row else None
     fmt = str(export_format or "json").lower()
     if fmt not in exports.FORMATS:  # the column only admits supported formats; keep what was asked
         scope["format"] = fmt
@@ -247,14 +253,12 @@ def _carry_out(ctx, conn: psycopg.Connection, req: dict[str, Any], subject: Subj
         report = erasure.erase(conn, subject, request_id=req["id"], organization_id=req["organization_id"],
                                categories=scope.categories, refresh_views=refresh_views,
                                record_skip=lambda t, i, r: ctx.record_item(t, i, "skipped", r))
-        location, checksum = erasure.store_report(report)
+        location, checksum = erasure.store_report(report, subject)
         conn.execute("INSERT INTO erasure_ledger (request_id, pseudonym, report_location, report_sha256, summary)"
                      " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (request_id) DO UPDATE SET performed_at = now(),"
                      " report_location = EXCLUDED.report_location, report_sha256 = EXCLUDED.report_sha256,"
                      " summary = EXCLUDED.summary",
-                     (req["id"], report.pseudonym, location, checksum,
-                      Jsonb({"deleted": report.deleted, "pseudonymized": report.pseudonymized,
-                             "held": len(report.held), "views_rebuilt": report.views_rebuilt})))
+                     (req["id"], report.pseudonym, location, checksum, Jsonb(erasure.summary(report))))
         return location, checksum
     return rectify(conn, req, subject, scope)
 
