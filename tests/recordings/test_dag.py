@@ -53,23 +53,28 @@ def test_dag_processes_seeded_recordings(seeded_db, transcription_pool, monkeypa
     mapped = [k for k in states if k[0] == "transcribe_recordings.transcribe_batch"]
     assert len(mapped) == -(-total // 16) and all(states[k].endswith("success") for k in mapped)
 
-    # Every readable recording has a transcription, a quality report for its call and a summary,
-    # with AI usage rows; the deliberately bad ones failed with a reason.
+    # Every readable recording with its participants' consent has a transcription, a quality report for
+    # its call and a summary (unless someone in it refused AI processing), with AI usage rows; the
+    # deliberately bad ones failed with a reason; the seed's few planted consent gaps were skipped with theirs.
     rows = db.execute("""
-        SELECT r.status, r.failure_reason, t.id IS NOT NULL, q.call_id IS NOT NULL, s.id IS NOT NULL,
-               q.avg_mos, q.quality_bucket
+        SELECT r.status, COALESCE(r.failure_reason, r.skip_reason), t.id IS NOT NULL, q.call_id IS NOT NULL,
+               s.id IS NOT NULL OR t.summary_status = 'skipped_no_consent', q.avg_mos, q.quality_bucket
         FROM call_recordings r
         LEFT JOIN transcriptions t ON t.recording_id = r.id
         LEFT JOIN call_quality_reports q ON q.call_id = r.call_id
         LEFT JOIN call_summaries s ON s.transcription_id = t.id""").fetchall()
     good = [r for r in rows if r[0] == "transcribed"]
-    bad = [r for r in rows if r[0] != "transcribed"]
-    assert len(good) + len(bad) == total and len(good) >= total * 0.8
+    skipped = [r for r in rows if r[0] == "skipped_no_consent"]
+    bad = [r for r in rows if r[0] not in ("transcribed", "skipped_no_consent")]
+    assert len(good) + len(skipped) + len(bad) == total and len(good) >= total * 0.8
+    assert 1 <= len(skipped) <= total * 0.15 and all(r[1].startswith("no consent: ") and not r[2] for r in skipped)
     assert all(r[2] and r[3] and r[4] and r[5] is not None and r[6] for r in good)
     assert all(r[0] == "failed" and r[1] for r in bad)
+    summarised = db.execute("SELECT count(*) FROM call_summaries").fetchone()[0]
+    assert 1 <= len(good) - summarised <= 2   # the planted AI-processing refusal: transcribed, not summarised
     usage = dict(db.execute("SELECT feature, count(*) FROM ai_usage WHERE idempotency_key LIKE 'stt:recording:%' "
                             "OR idempotency_key LIKE 'llm:summary:%' GROUP BY 1").fetchall())
-    assert usage == {"stt": len(good), "llm": len(good)}
+    assert usage == {"stt": len(good), "llm": summarised}   # nothing billed for what was skipped
     assert db.execute("SELECT count(*) FROM ai_usage u JOIN calls c ON c.id = u.call_id WHERE u.user_id IS NOT "
                       "DISTINCT FROM c.initiated_by AND u.idempotency_key LIKE 'stt:%'").fetchone()[0] == len(good)
     jobs = dict(db.execute("SELECT job_name, count(*) FROM job_runs WHERE triggered_by = 'airflow' GROUP BY 1"))

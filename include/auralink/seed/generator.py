@@ -13,6 +13,16 @@ Recordings point at real speech: twelve short calls synthesized with espeak-ng a
 ``auralink/seed/audio`` (their scripts in ``scripts.txt``), hard-linked per recording under
 AURALINK_HOME/recordings. About 3% are deliberately bad (empty, garbage bytes, missing) so the
 transcription job meets real failures.
+
+Consent (what transcription and summaries need, :mod:`auralink.recordings.consent`): every member grants
+recording, transcription and AI processing at sign-up, and the host attests the guests' consent at the
+start of a call with guests, so most recordings are processed. A few exceptions are planted, drawn from a
+stream of their own (the rest of the data is the same as without them), among members with few recorded
+calls so the skips stay few: one recorded call with guests per organization whose host did not attest;
+in the first organization (enterprise, ``ai_consent_default = 'allow'`` as for every enterprise one) a
+member with no consent on record (processed by the default), a transcription consent withdrawn mid-window
+and an AI-processing refusal; in the second (pro) a recording refusal and a consent first given after the
+member's first recorded call.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from auralink.seed import vocab
 log = logging.getLogger(__name__)
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+AI_PURPOSES = ("recording", "transcription", "ai_processing")   # what transcription and summaries need
 
 
 class SeedError(RuntimeError):
@@ -239,8 +250,13 @@ class _Generator:
         slug = f"{name.lower().replace(' ', '-')}-{index}"
         org_id = _uuid(r)
         org_created = self.start - r.randint(30, 900) * 86400
-        self.cp.rows("organizations", ["id", "name", "slug", "plan", "timezone", "country", "created_at"],
-                     [(org_id, name, slug, plan, tz, country, _ts(org_created))])
+        # Enterprise agreements cover their members: a missing consent record means 'allow' there.
+        self.cp.rows("organizations", ["id", "name", "slug", "plan", "timezone", "country", "created_at",
+                                       "ai_consent_default"],
+                     [(org_id, name, slug, plan, tz, country, _ts(org_created),
+                       "allow" if plan == "enterprise" else "deny")])
+        # The consent exceptions draw from their own stream, so planting them changes nothing else.
+        self.plants = random.Random(f"auralink-consent-plants:{cfg.seed}:{index}")
 
         users = self._users(r, plan, slug, country, org_created)
         self._subscriptions(r, org_id, plan, org_created, len(users))
@@ -250,6 +266,7 @@ class _Generator:
         self._storage_usage(rng, org_id, plan)
         self._audit(r, rng, org_id, offset, country, users, plant_all=index == 0)
         self._enterprise(r, index, org_id, plan, users, org_created)
+        self._consents(index, org_id, calls)
 
     def _users(self, r, plan, slug, country, org_created) -> list[dict]:
         lo, hi, _ = vocab.PLAN_SHAPE[plan]
@@ -292,12 +309,66 @@ class _Generator:
                 grules.append(("g", u["id"], role))
         self.cp.rows("user_role_assignments", ["user_id", "organization_id", "role_id", "granted_at"], assignments)
         self.cp.rows("casbin_rule", ["ptype", "v0", "v1"], grules)
-        consents = []
+        # Written by _consents once the calls are known (the planted exceptions pick members by their calls).
+        # Recording, transcription and AI processing are granted at sign-up (the draw is still taken, so
+        # every later draw is what it always was); the exceptions are planted.
+        self.consent_rows: list[list[Any]] = []
         for u in users:
             for purpose, share in (("recording", 0.97), ("transcription", 0.95), ("ai_processing", 0.9),
                                    ("analytics", 0.8), ("marketing", 0.3)):
-                consents.append((u["id"], org_id, purpose, r.random() < share, _ts(u["created"])))
-        self.cp.rows("consents", ["user_id", "organization_id", "purpose", "granted", "recorded_at"], consents)
+                drawn = r.random() < share
+                self.consent_rows.append([u["id"], org_id, purpose, drawn or purpose in AI_PURPOSES,
+                                          u["created"], None])
+
+    def _consents(self, index, org_id, calls) -> None:
+        """The consents, with the planted exceptions (see the module docstring); deterministic per seed."""
+        p = self.plants
+        recorded: dict[str, list[dict]] = defaultdict(list)   # member -> their recorded calls, in time order
+        for call in sorted((c for c in calls if c["recorded"]), key=lambda c: (c["started"], c["id"])):
+            for member in call["members"]:
+                recorded[member].append(call)
+        # Members with few recorded calls (one or two), so each exception skips little.
+        few = sorted(recorded, key=lambda u: (len(recorded[u]), u))
+        few = [u for u in few if len(recorded[u]) <= 2]
+        p.shuffle(few)
+        chosen: set[str] = set()
+
+        def pick(ok=lambda u: True) -> str | None:
+            for u in few:
+                if u not in chosen and ok(u):
+                    chosen.add(u)
+                    return u
+            return None
+
+        def rows_of(user: str, purposes=AI_PURPOSES) -> list[list[Any]]:
+            return [row for row in self.consent_rows if row[0] == user and row[2] in purposes]
+
+        mid = self.start + (self.end - self.start) // 2
+        if index == 0:     # the first organization is always enterprise
+            silent = pick()
+            if silent:   # no consent on record: the organization's default ('allow') covers them
+                self.consent_rows = [row for row in self.consent_rows if not (row[0] == silent and row[2] in AI_PURPOSES)]
+            quitter = pick()
+            if quitter:  # withdraws transcription consent mid-window: calls before and after are skipped
+                rows_of(quitter, ("transcription",))[0][5] = mid + p.randint(0, 3600)
+            # refuses AI processing at sign-up: transcribed, never summarised; picked among the latest
+            # recorded calls, so the earliest recordings of a small seed keep their summaries
+            late = sorted((u for u in few if u not in chosen), key=lambda u: -recorded[u][0]["started"])
+            if late:
+                chosen.add(late[0])
+                rows_of(late[0], ("ai_processing",))[0][3] = False
+        elif index == 1:   # and the second pro
+            refuser = pick()
+            if refuser:
+                rows_of(refuser, ("recording",))[0][3] = False
+            newcomer = pick(lambda u: len(recorded[u]) == 2)
+            if newcomer:  # first answers after their first recorded call: that one is skipped, the next is not
+                first_end = recorded[newcomer][0]["ended"]
+                for row in rows_of(newcomer):
+                    row[4] = max(row[4], first_end + 3600)
+        self.cp.rows("consents", ["user_id", "organization_id", "purpose", "granted", "recorded_at", "withdrawn_at"],
+                     [(u, o, purpose, granted, _ts(at), None if gone is None else _ts(gone))
+                      for u, o, purpose, granted, at, gone in self.consent_rows])
 
     def _day_starts(self) -> list[tuple[int, float]]:
         """(day start epoch, activity factor) for each day: weekends are quieter."""
@@ -327,8 +398,6 @@ class _Generator:
                 call = {"id": _uuid(r), "started": started, "ended": started + duration, "duration": duration,
                         "status": status, "host": host["id"], "type": r.choices(["audio", "video", "screen_share"], [55, 40, 5])[0]}
                 calls.append(call)
-                call_rows.append((call["id"], org_id, host["id"], call["type"], status, region, _ts(started),
-                                  _ts(started + duration), duration, _ts(started)))
                 n_part = 1 if status != "completed" else min(2 + int(rng.poisson(1.2)), 8)
                 others = r.sample([u for u in users if u is not host], min(n_part - 1, len(users) - 1))
                 members = [(host, "host")] + [(u, "participant") for u in others]
@@ -346,10 +415,22 @@ class _Generator:
                                       country if who else r.choice(["US", "GB", "DE", "FR", "IN", "BR"])))
                     if status == "completed":
                         samples.append((self.participant_id, call["id"], joined, left, bad, codec))
-                if status == "completed" and duration > 60 and r.random() < self.cfg.recording_share:
+                call["members"] = [who["id"] for who, _ in members]
+                call["recorded"] = status == "completed" and duration > 60 and r.random() < self.cfg.recording_share
+                if call["recorded"]:
                     rec_rows.append(self._recording(r, org_id, slug, call))
+                # The host attests the guests' consent as the call starts (one recorded call goes without, below).
+                call["guests"] = guests
+                call_rows.append([call["id"], org_id, host["id"], call["type"], status, region, _ts(started),
+                                  _ts(started + duration), duration, _ts(started),
+                                  _ts(started) if guests else None, host["id"] if guests else None])
+        with_guests = [i for i, c in enumerate(calls) if c["recorded"] and c["guests"]]
+        if with_guests:   # the planted exception: a recorded call whose host never attested the guests' consent
+            unattested = call_rows[self.plants.choice(with_guests)]
+            unattested[-2:] = [None, None]
         self.cp.rows("calls", ["id", "organization_id", "initiated_by", "call_type", "status", "region", "started_at",
-                               "ended_at", "duration_seconds", "created_at"], call_rows)
+                               "ended_at", "duration_seconds", "created_at", "guest_consent_attested_at",
+                               "guest_consent_attested_by"], call_rows)
         self.cp.rows("call_participants", ["id", "call_id", "user_id", "display_name", "participant_role", "joined_at",
                                            "left_at", "ip_address", "country"], part_rows)
         self._quality_and_minutes(rng, org_id, samples)
@@ -593,7 +674,8 @@ class _Generator:
 
 
 _APP_TABLES = ["organizations", "users", "rbac_roles", "casbin_rule", "billing_plans", "job_runs",
-               "airflow_dag_runs", "argo_workflows", "audit_logs", "audit_logs_archive", "usage_records"]
+               "airflow_dag_runs", "argo_workflows", "audit_logs", "audit_logs_archive", "usage_records",
+               "consent_history"]   # no foreign keys (it outlives its rows): named, or a reset would keep it
 
 
 def reset_data(conn: psycopg.Connection) -> None:
