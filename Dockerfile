@@ -31,9 +31,12 @@ COPY dbt_project/ dbt_project/
 RUN /app/.venv/bin/auralink analytics manifest
 
 # A fixed non-root uid: the Argo workflows run their pods as 10001 (runAsNonRoot). The data and archive
-# folders exist here so the named volumes docker-compose.yml mounts on them start owned by that user.
+# folders exist here so the named volumes docker-compose.yml mounts on them start owned by that user; the
+# dbt docs site is generated without a database (--empty-catalog) until the first night writes the real one.
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/auralink auralink \
  && mkdir -p /var/lib/auralink /var/lib/auralink-archives /opt/airflow/logs \
+ && AURALINK_DBT_DOCS_DIR=/var/lib/auralink/dbt-docs /app/.venv/bin/auralink analytics docs --generate --empty-catalog \
+ && mkdir -p /var/lib/auralink/lineage \
  && chown -R auralink:auralink /var/lib/auralink /var/lib/auralink-archives /opt/airflow /app/dbt_project
 ENV PATH="/app/.venv/bin:${PATH}" \
     AURALINK_HOME=/var/lib/auralink \

@@ -198,7 +198,8 @@ def is_airflow_option(name: str) -> bool:
     if section == "cosmos":
         import cosmos
 
-        return f'"{key}"' in (Path(cosmos.__file__).parent / "settings.py").read_text()
+        package = Path(cosmos.__file__).parent  # its settings, and the options its plugin reads
+        return any(f'"{key}"' in f.read_text() for f in (package / "settings.py", *(package / "plugin").glob("*.py")))
     from airflow.configuration import conf
 
     return key in conf.configuration_description.get(section, {}).get("options", {})
@@ -325,7 +326,7 @@ def test_environment_names_are_read_by_the_project_or_airflow():
 
     def known(name: str) -> bool:
         return (name in project or any(name.startswith(p) for p in prefixes) or is_airflow_option(name)
-                or name == "AIRFLOW_CONN_AURALINK_DB")  # Airflow's connection of auralink.orchestration.connections
+                or name.startswith("AIRFLOW_CONN_"))  # Airflow connections: auralink_db, smtp_default, webhooks
 
     services = raw_compose()["services"]
     for name, service in services.items():
