@@ -51,8 +51,10 @@ def calls(db, speech) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"good": [], "bad": [], "calls": []}
     for path in speech:
         call = str(uuid.uuid4())
-        db.execute("INSERT INTO calls (id, organization_id, started_at, ended_at, duration_seconds) "
-                   "VALUES (%s, %s, %s, %s, 300)", (call, org, T0, T0 + dt.timedelta(minutes=5)))
+        # Its one participant is a guest: the host attested the guest's consent (else nothing is processed).
+        db.execute("INSERT INTO calls (id, organization_id, started_at, ended_at, duration_seconds, "
+                   "guest_consent_attested_at) VALUES (%s, %s, %s, %s, 300, %s)",
+                   (call, org, T0, T0 + dt.timedelta(minutes=5), T0))
         pid = db.execute("INSERT INTO call_participants (call_id, display_name, participant_role, joined_at) "
                          "VALUES (%s, 'guest', 'guest', %s) RETURNING id", (call, T0)).fetchone()[0]
         for i in range(6):
