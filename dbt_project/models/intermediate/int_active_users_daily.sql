@@ -23,19 +23,28 @@ participants as (
 ),
 
 activity as (
-    select organization_id, call_date as activity_date, user_id
+    select
+        organization_id,
+        call_date as activity_date,
+        user_id
     from participants
     where user_id is not null
-      -- = any(array(...)): probe participants per call of the window instead of hashing all of them.
-      and call_id = any(array(select call_id from calls))
+        -- = any(array(...)): probe participants per call of the window instead of hashing all of them.
+        and call_id = any(array(select c.call_id from calls as c))
     union
-    select organization_id, call_date, initiated_by_user_id
+    select
+        organization_id,
+        call_date,
+        initiated_by_user_id
     from calls
     where initiated_by_user_id is not null
 ),
 
 final as (
-    select distinct organization_id, activity_date, user_id
+    select distinct
+        organization_id,
+        activity_date,
+        user_id
     from activity
 )
 

@@ -26,12 +26,14 @@ final as (
         u.output_tokens,
         u.recorded_cost_usd,
         p.feature is not null as is_priced,
-        round(p.price_per_unit_usd * u.units
-              + p.price_per_1k_input_tokens_usd * u.input_tokens / 1000
-              + p.price_per_1k_output_tokens_usd * u.output_tokens / 1000, 6) as list_cost_usd
+        round(
+            p.price_per_unit_usd * u.units
+            + p.price_per_1k_input_tokens_usd * u.input_tokens / 1000
+            + p.price_per_1k_output_tokens_usd * u.output_tokens / 1000, 6
+        )                     as list_cost_usd
     from ai_usage as u
     left join ai_price_book as p
-        on p.feature = u.feature and p.provider = u.provider and p.model = u.model
+        on u.feature = p.feature and u.provider = p.provider and u.model = p.model
 )
 
 select * from final

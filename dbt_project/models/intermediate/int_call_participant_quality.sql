@@ -35,19 +35,19 @@ per_participant as (
     select
         participant_id,
         call_id,
-        count(*)                                              as samples,
-        count(mos)                                            as scored_samples,
-        mode() within group (order by codec_name)             as codec,
-        avg(rtt_ms)                                           as avg_rtt_ms,
-        avg(jitter_ms)                                        as avg_jitter_ms,
-        avg(packet_loss)                                      as avg_packet_loss,
-        avg(one_way_delay_ms)                                 as avg_one_way_delay_ms,
-        avg(r_factor) filter (where mos is not null)          as avg_r_factor,
-        avg(mos)                                              as avg_mos,
-        min(mos)                                              as min_mos,
-        count(*) filter (where quality_bucket = 'poor')       as poor_samples,
-        min(sampled_at)                                       as first_sampled_at,
-        max(sampled_at)                                       as last_sampled_at
+        count(*)                                        as samples,
+        count(mos)                                      as scored_samples,
+        mode() within group (order by codec_name)       as codec,
+        avg(rtt_ms)                                     as avg_rtt_ms,
+        avg(jitter_ms)                                  as avg_jitter_ms,
+        avg(packet_loss)                                as avg_packet_loss,
+        avg(one_way_delay_ms)                           as avg_one_way_delay_ms,
+        avg(r_factor) filter (where mos is not null)    as avg_r_factor,
+        avg(mos)                                        as avg_mos,
+        min(mos)                                        as min_mos,
+        count(*) filter (where quality_bucket = 'poor') as poor_samples,
+        min(sampled_at)                                 as first_sampled_at,
+        max(sampled_at)                                 as last_sampled_at
     from scored_samples
     group by participant_id, call_id
 ),
@@ -62,19 +62,19 @@ final as (
         q.codec,
         q.samples,
         q.scored_samples,
-        round(q.avg_rtt_ms::numeric, 2)              as avg_rtt_ms,
-        round(q.avg_jitter_ms::numeric, 2)           as avg_jitter_ms,
-        round(q.avg_packet_loss::numeric, 5)         as avg_packet_loss,
-        round(q.avg_one_way_delay_ms::numeric, 2)    as avg_one_way_delay_ms,
-        round(q.avg_r_factor::numeric, 2)            as avg_r_factor,
-        round(q.avg_mos::numeric, 4)                 as avg_mos,
-        round(q.min_mos::numeric, 4)                 as min_mos,
+        round(q.avg_rtt_ms::numeric, 2)           as avg_rtt_ms,
+        round(q.avg_jitter_ms::numeric, 2)        as avg_jitter_ms,
+        round(q.avg_packet_loss::numeric, 5)      as avg_packet_loss,
+        round(q.avg_one_way_delay_ms::numeric, 2) as avg_one_way_delay_ms,
+        round(q.avg_r_factor::numeric, 2)         as avg_r_factor,
+        round(q.avg_mos::numeric, 4)              as avg_mos,
+        round(q.min_mos::numeric, 4)              as min_mos,
         q.poor_samples,
         q.first_sampled_at,
         q.last_sampled_at
     from per_participant as q
-    join participants as p on p.participant_id = q.participant_id
-    join calls as c on c.call_id = q.call_id
+    inner join participants as p on q.participant_id = p.participant_id
+    inner join calls as c on q.call_id = c.call_id
 )
 
 select * from final

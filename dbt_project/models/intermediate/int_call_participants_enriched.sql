@@ -19,7 +19,7 @@ final as (
         c.call_date,
         c.started_at as call_started_at
     from call_participants as p
-    inner join calls as c on c.call_id = p.call_id
+    inner join calls as c on p.call_id = c.call_id
 )
 
 select * from final

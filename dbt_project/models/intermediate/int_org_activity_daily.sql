@@ -50,24 +50,30 @@ members as (
 calls_daily as (
     select
         organization_id,
-        call_date                                              as activity_date,
-        count(*)                                               as calls,
-        count(*) filter (where call_status = 'completed')      as completed_calls,
-        count(*) filter (where call_status = 'failed')         as failed_calls,
-        round(coalesce(sum(duration_seconds), 0) / 60.0, 2)    as call_duration_minutes
+        call_date                                           as activity_date,
+        count(*)                                            as calls,
+        count(*) filter (where call_status = 'completed')   as completed_calls,
+        count(*) filter (where call_status = 'failed')      as failed_calls,
+        round(coalesce(sum(duration_seconds), 0) / 60.0, 2) as call_duration_minutes
     from calls
     group by 1, 2
 ),
 
 participants_daily as (
-    select p.organization_id, p.call_date as activity_date, count(*) as participants
+    select
+        p.organization_id,
+        p.call_date as activity_date,
+        count(*)    as participants
     from participants as p
-    where p.call_id in (select call_id from calls)
+    where p.call_id in (select c.call_id from calls as c)
     group by 1, 2
 ),
 
 active_daily as (
-    select organization_id, activity_date, count(*) as active_users
+    select
+        organization_id,
+        activity_date,
+        count(*) as active_users
     from active_users
     group by 1, 2
 ),
@@ -75,39 +81,49 @@ active_daily as (
 quality_daily as (
     select
         q.organization_id,
-        q.call_date                            as activity_date,
-        sum(q.scored_samples)                  as quality_samples,
-        sum(q.avg_mos * q.scored_samples)      as mos_sum
+        q.call_date                       as activity_date,
+        sum(q.scored_samples)             as quality_samples,
+        sum(q.avg_mos * q.scored_samples) as mos_sum
     from participant_quality as q
-    where q.call_id in (select call_id from calls)
-      and q.scored_samples > 0
+    where q.call_id in (select c.call_id from calls as c)
+        and q.scored_samples > 0
     group by 1, 2
 ),
 
 spine as (
-    select organization_id, activity_date from calls_daily
+    select
+        organization_id,
+        activity_date
+    from calls_daily
     union
-    select organization_id, activity_date from active_daily
+    select
+        organization_id,
+        activity_date
+    from active_daily
     union
-    select organization_id, usage_date from usage_daily
+    select
+        organization_id,
+        usage_date
+    from usage_daily
 ),
 
 final as (
     select
         s.organization_id,
         s.activity_date,
-        coalesce(c.calls, 0)                     as calls,
-        coalesce(c.completed_calls, 0)           as completed_calls,
-        coalesce(c.failed_calls, 0)              as failed_calls,
-        coalesce(c.call_duration_minutes, 0)     as call_duration_minutes,
-        coalesce(p.participants, 0)              as participants,
-        coalesce(a.active_users, 0)              as active_users,
-        (select count(*) from members as m
-          where m.organization_id = s.organization_id
-            and m.joined_at < ((s.activity_date + 1)::timestamp at time zone 'UTC')
-            and (m.left_at is null or m.left_at >= ((s.activity_date + 1)::timestamp at time zone 'UTC'))
-        )                                        as members,
-        coalesce(q.quality_samples, 0)           as quality_samples,
+        coalesce(c.calls, 0)                 as calls,
+        coalesce(c.completed_calls, 0)       as completed_calls,
+        coalesce(c.failed_calls, 0)          as failed_calls,
+        coalesce(c.call_duration_minutes, 0) as call_duration_minutes,
+        coalesce(p.participants, 0)          as participants,
+        coalesce(a.active_users, 0)          as active_users,
+        (
+            select count(*) from members as m
+            where m.organization_id = s.organization_id
+                and m.joined_at < ((s.activity_date + 1)::timestamp at time zone 'UTC')
+                and (m.left_at is null or m.left_at >= ((s.activity_date + 1)::timestamp at time zone 'UTC'))
+        )                                    as members,
+        coalesce(q.quality_samples, 0)       as quality_samples,
         q.mos_sum
     from spine as s
     left join calls_daily as c using (organization_id, activity_date)

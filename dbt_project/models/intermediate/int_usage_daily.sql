@@ -34,9 +34,10 @@ usage as (
      and u.recorded_at < ((d.usage_date + 1)::timestamp at time zone 'UTC')
 ),
 {% else %}
-usage as (
-    select * from usage_records where recorded_at < {{ interval_end() }}
-),
+    usage as (
+        select * from usage_records
+        where recorded_at < {{ interval_end() }}
+    ),
 {% endif %}
 
 final as (
@@ -49,8 +50,8 @@ final as (
         coalesce(sum(quantity) filter (where metric = 'transcription_minutes'), 0) as transcription_minutes,
         coalesce(sum(quantity) filter (where metric = 'storage_gb_hours'), 0)      as storage_gb_hours,
         coalesce(max(quantity) filter (where metric = 'seats'), 0)                 as seats,
-        count(*)                                                                  as usage_records,
-        max(received_at)                                                          as max_received_at
+        count(*)                                                                   as usage_records,
+        max(received_at)                                                           as max_received_at
     from usage
     group by organization_id, usage_date
 )

@@ -41,45 +41,54 @@ ai as (
 ),
 
 spine as (
-    select organization_id, usage_date from usage_daily
+    select
+        organization_id,
+        usage_date
+    from usage_daily
     union
-    select organization_id, activity_date from activity_daily
+    select
+        organization_id,
+        activity_date
+    from activity_daily
     union
-    select organization_id, usage_date from ai
+    select
+        organization_id,
+        usage_date
+    from ai
 ),
 
 final as (
     select
         s.organization_id,
         s.usage_date,
-        coalesce(u.call_minutes, 0)            as call_minutes,
-        coalesce(c.calls, 0)                   as calls,
-        coalesce(c.completed_calls, 0)         as completed_calls,
-        coalesce(c.call_duration_minutes, 0)   as call_duration_minutes,
-        coalesce(c.active_users, 0)            as active_users,
-        coalesce(a.ai_calls, 0)                as ai_calls,
-        coalesce(a.ai_calls_stt, 0)            as ai_calls_stt,
-        coalesce(a.ai_calls_tts, 0)            as ai_calls_tts,
-        coalesce(a.ai_calls_llm, 0)            as ai_calls_llm,
-        coalesce(a.ai_calls_agents, 0)         as ai_calls_agents,
-        coalesce(u.metered_ai_calls, 0)        as metered_ai_calls,
-        coalesce(u.recording_minutes, 0)       as recording_minutes,
-        coalesce(u.transcription_minutes, 0)   as transcription_minutes,
-        coalesce(u.storage_gb_hours, 0)        as storage_gb_hours,
-        coalesce(a.ai_cost_stt_usd, 0)         as ai_cost_stt_usd,
-        coalesce(a.ai_cost_tts_usd, 0)         as ai_cost_tts_usd,
-        coalesce(a.ai_cost_llm_usd, 0)         as ai_cost_llm_usd,
-        coalesce(a.ai_cost_agents_usd, 0)      as ai_cost_agents_usd,
-        coalesce(a.ai_cost_usd, 0)             as ai_cost_usd,
-        coalesce(a.ai_recorded_cost_usd, 0)    as ai_recorded_cost_usd,
-        coalesce(a.ai_cost_usd, 0)             as total_cost_usd
+        coalesce(u.call_minutes, 0)          as call_minutes,
+        coalesce(c.calls, 0)                 as calls,
+        coalesce(c.completed_calls, 0)       as completed_calls,
+        coalesce(c.call_duration_minutes, 0) as call_duration_minutes,
+        coalesce(c.active_users, 0)          as active_users,
+        coalesce(a.ai_calls, 0)              as ai_calls,
+        coalesce(a.ai_calls_stt, 0)          as ai_calls_stt,
+        coalesce(a.ai_calls_tts, 0)          as ai_calls_tts,
+        coalesce(a.ai_calls_llm, 0)          as ai_calls_llm,
+        coalesce(a.ai_calls_agents, 0)       as ai_calls_agents,
+        coalesce(u.metered_ai_calls, 0)      as metered_ai_calls,
+        coalesce(u.recording_minutes, 0)     as recording_minutes,
+        coalesce(u.transcription_minutes, 0) as transcription_minutes,
+        coalesce(u.storage_gb_hours, 0)      as storage_gb_hours,
+        coalesce(a.ai_cost_stt_usd, 0)       as ai_cost_stt_usd,
+        coalesce(a.ai_cost_tts_usd, 0)       as ai_cost_tts_usd,
+        coalesce(a.ai_cost_llm_usd, 0)       as ai_cost_llm_usd,
+        coalesce(a.ai_cost_agents_usd, 0)    as ai_cost_agents_usd,
+        coalesce(a.ai_cost_usd, 0)           as ai_cost_usd,
+        coalesce(a.ai_recorded_cost_usd, 0)  as ai_recorded_cost_usd,
+        coalesce(a.ai_cost_usd, 0)           as total_cost_usd
     from spine as s
     left join usage_daily as u
-           on u.organization_id = s.organization_id and u.usage_date = s.usage_date
+        on s.organization_id = u.organization_id and s.usage_date = u.usage_date
     left join activity_daily as c
-           on c.organization_id = s.organization_id and c.activity_date = s.usage_date
+        on s.organization_id = c.organization_id and s.usage_date = c.activity_date
     left join ai as a
-           on a.organization_id = s.organization_id and a.usage_date = s.usage_date
+        on s.organization_id = a.organization_id and s.usage_date = a.usage_date
 )
 
 select * from final

@@ -34,9 +34,10 @@ events as (
      and e.occurred_at < ((d.usage_date + 1)::timestamp at time zone 'UTC')
 ),
 {% else %}
-events as (
-    select * from priced_events where occurred_at < {{ interval_end() }}
-),
+    events as (
+        select * from priced_events
+        where occurred_at < {{ interval_end() }}
+    ),
 {% endif %}
 
 final as (
@@ -46,14 +47,14 @@ final as (
         feature,
         provider,
         model,
-        count(*)                                 as requests,
-        sum(units)                               as units,
-        sum(input_tokens)::bigint                as input_tokens,
-        sum(output_tokens)::bigint               as output_tokens,
-        sum(recorded_cost_usd)                   as recorded_cost_usd,
-        coalesce(sum(list_cost_usd), 0)          as list_cost_usd,
-        count(*) filter (where not is_priced)    as unpriced_events,
-        max(received_at)                         as max_received_at
+        count(*)                              as requests,
+        sum(units)                            as units,
+        sum(input_tokens)::bigint             as input_tokens,
+        sum(output_tokens)::bigint            as output_tokens,
+        sum(recorded_cost_usd)                as recorded_cost_usd,
+        coalesce(sum(list_cost_usd), 0)       as list_cost_usd,
+        count(*) filter (where not is_priced) as unpriced_events,
+        max(received_at)                      as max_received_at
     from events
     group by organization_id, usage_date, feature, provider, model
 )

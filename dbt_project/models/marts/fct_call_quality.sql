@@ -27,18 +27,18 @@ calls as (
 per_call as (
     select
         call_id,
-        count(*)                                                              as participants_measured,
-        sum(samples)                                                          as samples,
-        sum(scored_samples)                                                   as scored_samples,
-        sum(avg_rtt_ms * samples) / nullif(sum(samples), 0)                   as avg_rtt_ms,
-        sum(avg_jitter_ms * samples) / nullif(sum(samples), 0)                as avg_jitter_ms,
-        sum(avg_packet_loss * samples) / nullif(sum(samples), 0)              as avg_packet_loss,
+        count(*)                                                 as participants_measured,
+        sum(samples)                                             as samples,
+        sum(scored_samples)                                      as scored_samples,
+        sum(avg_rtt_ms * samples) / nullif(sum(samples), 0)      as avg_rtt_ms,
+        sum(avg_jitter_ms * samples) / nullif(sum(samples), 0)   as avg_jitter_ms,
+        sum(avg_packet_loss * samples) / nullif(sum(samples), 0) as avg_packet_loss,
         sum(avg_mos * scored_samples) filter (where scored_samples > 0)
-            / nullif(sum(scored_samples), 0)                                  as avg_mos,
-        min(avg_mos)                                                          as worst_participant_mos,
-        sum(poor_samples)                                                     as poor_samples,
-        mode() within group (order by codec)                                  as codec,
-        max(last_sampled_at)                                                  as last_sampled_at
+        / nullif(sum(scored_samples), 0)                         as avg_mos,
+        min(avg_mos)                                             as worst_participant_mos,
+        sum(poor_samples)                                        as poor_samples,
+        mode() within group (order by codec)                     as codec,
+        max(last_sampled_at)                                     as last_sampled_at
     from participants
     group by call_id
 ),
@@ -56,17 +56,17 @@ final as (
         q.participants_measured,
         q.samples,
         q.scored_samples,
-        round(q.avg_rtt_ms, 2)                            as avg_rtt_ms,
-        round(q.avg_jitter_ms, 2)                         as avg_jitter_ms,
-        round(q.avg_packet_loss, 5)                       as avg_packet_loss,
-        round(q.avg_mos, 4)                               as avg_mos,
+        round(q.avg_rtt_ms, 2)                              as avg_rtt_ms,
+        round(q.avg_jitter_ms, 2)                           as avg_jitter_ms,
+        round(q.avg_packet_loss, 5)                         as avg_packet_loss,
+        round(q.avg_mos, 4)                                 as avg_mos,
         q.worst_participant_mos,
-        {{ mos_quality_bucket('round(q.avg_mos, 4)') }}   as quality_bucket,
+        {{ mos_quality_bucket('round(q.avg_mos, 4)') }}     as quality_bucket,
         {{ mos_quality_bucket('q.worst_participant_mos') }} as worst_participant_bucket,
         q.poor_samples,
         q.last_sampled_at
     from per_call as q
-    join calls as c on c.call_id = q.call_id
+    inner join calls as c on q.call_id = c.call_id
 )
 
 select * from final

@@ -47,13 +47,13 @@ months as (
 org_months as (
     select
         o.organization_id,
-        o.plan as organization_plan,
+        o.plan                               as organization_plan,
         m.month,
         (m.month + interval '1 month')::date as month_end
     from months as m
-    join organizations as o
-      on o.created_at < ((m.month + interval '1 month')::timestamp at time zone 'UTC')
-     and (o.deleted_at is null or o.deleted_at >= (m.month::timestamp at time zone 'UTC'))
+    inner join organizations as o
+        on o.created_at < ((m.month + interval '1 month')::timestamp at time zone 'UTC')
+            and (o.deleted_at is null or o.deleted_at >= (m.month::timestamp at time zone 'UTC'))
 ),
 
 subscription_segments as (
@@ -65,20 +65,28 @@ subscription_segments as (
         greatest((s.started_at at time zone 'UTC')::date, om.month)                        as seg_start,
         least(coalesce((s.ended_at at time zone 'UTC')::date, om.month_end), om.month_end) as seg_end
     from org_months as om
-    join subscriptions as s
-      on s.organization_id = om.organization_id
-     and (s.started_at at time zone 'UTC')::date < om.month_end
-     and coalesce((s.ended_at at time zone 'UTC')::date, om.month_end) > om.month
+    inner join subscriptions as s
+        on om.organization_id = s.organization_id
+            and (s.started_at at time zone 'UTC')::date < om.month_end
+            and coalesce((s.ended_at at time zone 'UTC')::date, om.month_end) > om.month
 ),
 
 segments as (
     select * from subscription_segments
     union all
     -- An organization without subscription rows is billed on its plan for the whole month.
-    select om.organization_id, om.month, om.month_end, om.organization_plan, om.month, om.month_end
+    select
+        om.organization_id,
+        om.month,
+        om.month_end,
+        om.organization_plan,
+        om.month     as seg_start,
+        om.month_end as seg_end
     from org_months as om
-    where not exists (select 1 from subscription_segments as ss
-                      where ss.organization_id = om.organization_id and ss.month = om.month)
+    where not exists (
+            select 1 from subscription_segments as ss
+            where ss.organization_id = om.organization_id and ss.month = om.month
+        )
 ),
 
 priced as (
@@ -92,24 +100,29 @@ priced as (
         bp.hard_capped,
         (sg.seg_end - sg.seg_start)::numeric / (sg.month_end - sg.month) as share
     from segments as sg
-    join billing_plans as bp on bp.plan = sg.plan
+    inner join billing_plans as bp on sg.plan = bp.plan
     where sg.seg_end > sg.seg_start
 ),
 
 last_plan as (
     select distinct on (organization_id, month)
-        organization_id, month, plan, overage_per_minute_usd, overage_per_ai_call_usd, hard_capped
+        organization_id,
+        month,
+        plan,
+        overage_per_minute_usd,
+        overage_per_ai_call_usd,
+        hard_capped
     from priced
-    order by organization_id, month, seg_start desc
+    order by organization_id asc, month asc, seg_start desc
 ),
 
 totals as (
     select
         organization_id,
         month,
-        coalesce(sum(round(monthly_fee_usd * share, 2)), 0)  as base_fee_usd,
-        coalesce(floor(sum(included_minutes * share)), 0)    as included_minutes,
-        coalesce(floor(sum(included_ai_calls * share)), 0)   as included_ai_calls
+        coalesce(sum(round(monthly_fee_usd * share, 2)), 0) as base_fee_usd,
+        coalesce(floor(sum(included_minutes * share)), 0)   as included_minutes,
+        coalesce(floor(sum(included_ai_calls * share)), 0)  as included_ai_calls
     from priced
     group by organization_id, month
 ),
@@ -118,11 +131,11 @@ usage as (
     select
         organization_id,
         date_trunc('month', usage_date)::date as month,
-        sum(call_minutes)                      as call_minutes,
-        sum(metered_ai_calls)                  as ai_calls,
-        max(max_received_at)                   as source_max_received_at
+        sum(call_minutes)                     as call_minutes,
+        sum(metered_ai_calls)                 as ai_calls,
+        max(max_received_at)                  as source_max_received_at
     from usage_daily
-    where date_trunc('month', usage_date)::date in (select month from months)
+    where date_trunc('month', usage_date)::date in (select m.month from months as m)
     group by 1, 2
 ),
 
@@ -130,10 +143,10 @@ ai as (
     select
         organization_id,
         date_trunc('month', usage_date)::date as month,
-        sum(recorded_cost_usd)                 as ai_provider_cost_usd,
-        sum(list_cost_usd)                     as ai_list_cost_usd
+        sum(recorded_cost_usd)                as ai_provider_cost_usd,
+        sum(list_cost_usd)                    as ai_list_cost_usd
     from ai_usage_daily
-    where usage_date >= (select min(month) from months)
+    where usage_date >= (select min(m.month) from months as m)
     group by 1, 2
 ),
 
@@ -143,22 +156,30 @@ costed as (
         lp.month,
         lp.plan,
         t.base_fee_usd,
-        coalesce(u.call_minutes, 0)                                       as call_minutes,
+        coalesce(u.call_minutes, 0)                                   as call_minutes,
         t.included_minutes,
-        greatest(coalesce(u.call_minutes, 0) - t.included_minutes, 0)     as overage_minutes,
+        greatest(coalesce(u.call_minutes, 0) - t.included_minutes, 0) as overage_minutes,
         lp.overage_per_minute_usd,
-        coalesce(u.ai_calls, 0)                                           as ai_calls,
+        coalesce(u.ai_calls, 0)                                       as ai_calls,
         t.included_ai_calls,
-        greatest(coalesce(u.ai_calls, 0) - t.included_ai_calls, 0)        as overage_ai_calls,
+        greatest(coalesce(u.ai_calls, 0) - t.included_ai_calls, 0)    as overage_ai_calls,
         lp.overage_per_ai_call_usd,
         lp.hard_capped,
-        coalesce(a.ai_provider_cost_usd, 0)                               as ai_provider_cost_usd,
-        coalesce(a.ai_list_cost_usd, 0)                                   as ai_list_cost_usd,
+        coalesce(a.ai_provider_cost_usd, 0)                           as ai_provider_cost_usd,
+        coalesce(a.ai_list_cost_usd, 0)                               as ai_list_cost_usd,
         u.source_max_received_at
     from last_plan as lp
-    join totals as t using (organization_id, month)
+    inner join totals as t using (organization_id, month)
     left join usage as u using (organization_id, month)
     left join ai as a using (organization_id, month)
+),
+
+charged as (
+    select
+        *,
+        case when hard_capped then 0 else round(overage_minutes * overage_per_minute_usd, 2) end   as overage_minutes_usd,
+        case when hard_capped then 0 else round(overage_ai_calls * overage_per_ai_call_usd, 2) end as overage_ai_calls_usd
+    from costed
 ),
 
 final as (
@@ -170,18 +191,16 @@ final as (
         call_minutes,
         included_minutes,
         overage_minutes,
-        case when hard_capped then 0 else round(overage_minutes * overage_per_minute_usd, 2) end  as overage_minutes_usd,
+        overage_minutes_usd,
         ai_calls,
         included_ai_calls,
         overage_ai_calls,
-        case when hard_capped then 0 else round(overage_ai_calls * overage_per_ai_call_usd, 2) end as overage_ai_calls_usd,
+        overage_ai_calls_usd,
         ai_provider_cost_usd,
         ai_list_cost_usd,
-        base_fee_usd
-          + case when hard_capped then 0 else round(overage_minutes * overage_per_minute_usd, 2) end
-          + case when hard_capped then 0 else round(overage_ai_calls * overage_per_ai_call_usd, 2) end as total_usd,
+        base_fee_usd + overage_minutes_usd + overage_ai_calls_usd as total_usd,
         source_max_received_at
-    from costed
+    from charged
 )
 
 select * from final

@@ -4,7 +4,7 @@ with call_participants as (
 
 final as (
     select
-        id       as participant_id,
+        id as participant_id,
         call_id,
         user_id,
         participant_role,

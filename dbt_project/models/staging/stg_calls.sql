@@ -4,11 +4,11 @@ with calls as (
 
 final as (
     select
-        id                                   as call_id,
+        id                                    as call_id,
         organization_id,
-        initiated_by                         as initiated_by_user_id,
+        initiated_by                          as initiated_by_user_id,
         call_type,
-        status                               as call_status,
+        status                                as call_status,
         region,
         started_at,
         ended_at,

@@ -4,8 +4,8 @@ with organizations as (
 
 final as (
     select
-        id          as organization_id,
-        name        as organization_name,
+        id   as organization_id,
+        name as organization_name,
         slug,
         plan,
         timezone,

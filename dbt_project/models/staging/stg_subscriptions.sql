@@ -4,10 +4,10 @@ with subscriptions as (
 
 final as (
     select
-        id         as subscription_id,
+        id     as subscription_id,
         organization_id,
         plan,
-        status     as subscription_status,
+        status as subscription_status,
         seats,
         started_at,
         ended_at   -- exclusive; null while current
