@@ -393,9 +393,9 @@ def _run(url: str, *, batch_size: int, max_batches: int | None, summarizer,
             for tid in ids:
                 outcome, reason = summarize_one(conn, summarizer, tid)
                 done.append(tid)
-                stats[outcome] += 1
-                if reason is not None and reason.startswith(consent.NO_CONSENT):
-                    stats["skipped_no_consent"] += 1
+                # "skipped" alone counts transcripts another run took; consent skips are counted apart
+                no_consent = outcome == "skipped" and reason is not None and reason.startswith(consent.NO_CONSENT)
+                stats["skipped_no_consent" if no_consent else outcome] += 1
                 if on_item:
                     on_item(tid, outcome, reason)
     return stats
