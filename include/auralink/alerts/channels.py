@@ -59,7 +59,8 @@ class Alert:
 
 
 class Channel(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def send(self, alert: Alert) -> None: ...
 

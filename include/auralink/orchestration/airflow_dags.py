@@ -69,7 +69,8 @@ def schedule(pipeline: str) -> CronTriggerTimetable:
 
 def night_deadline(pipeline: str) -> Any:
     """Airflow 3's DeadlineAlert for a night still unfinished at ``AURALINK_NIGHTLY_DEADLINE`` (UTC)."""
-    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    from airflow.sdk.definitions.callback import AsyncCallback
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
     from auralink.alerts.deadline import deadline_after_trigger, night_unfinished
 
