@@ -163,3 +163,15 @@ def test_a_bad_catalog_entry_is_refused_with_its_name():
         catalog_mod.parse(text.replace("text: free_text, redacted_text", "text: freetext, redacted_text", 1))
     with pytest.raises(catalog_mod.CatalogError, match="needs a basis"):
         catalog_mod.parse(text.replace("pseudonym: {class: record, basis: proof}", "pseudonym: record", 1))
+
+
+def test_the_cli_names_an_unclassified_column_in_one_line(db, capsys):
+    from auralink.cli import main
+
+    assert main(["compliance", "catalog"]) == 0
+    assert "every column classified" in capsys.readouterr().out
+    db.execute("ALTER TABLE calls ADD COLUMN host_notes text")
+    assert main(["compliance", "catalog"]) == 3
+    captured = capsys.readouterr()
+    assert "unclassified column calls.host_notes" in captured.out
+    assert captured.err.startswith("auralink: error: 1 catalog problem(s)") and captured.err.count("\n") == 1

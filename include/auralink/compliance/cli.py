@@ -1,4 +1,4 @@
-"""``auralink compliance ...``: submit, process, export, erase, extend, flag overdue, archive, report."""
+"""``auralink compliance ...``: submit, process, export, erase, extend, flag overdue, archive, report, catalog."""
 
 from __future__ import annotations
 
@@ -111,6 +111,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """Columns of the database and of the dbt models the catalog does not classify, and dbt meta drift."""
+    from auralink.cli import EXIT_BAD_ITEM, CliError
+    from auralink.compliance import catalog, dbt_meta
+    from auralink.db.connection import connect
+
+    if args.write_dbt_meta:
+        for path in dbt_meta.sync():
+            print(f"wrote {path}")
+    with connect(autocommit=True) as conn:
+        problems = [f"unclassified column {c}" for c in catalog.unclassified(conn)]
+    problems += dbt_meta.check()
+    for p in problems:
+        print(p)
+    if problems:
+        raise CliError(f"{len(problems)} catalog problem(s): classify them in include/auralink/compliance/catalog.yaml",
+                       EXIT_BAD_ITEM)
+    print(f"catalog {catalog.load().version}: every column classified, dbt meta in step")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     sub = subparsers.add_parser("compliance", help="GDPR/HIPAA requests, retention, audit archival, reports") \
         .add_subparsers(dest="compliance_command", required=True)
@@ -152,6 +173,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retention", help="apply the retention policies now")
     p.add_argument("--org", type=_uuid)
     p.set_defaults(func=cmd_retention)
+
+    p = sub.add_parser("catalog", help="check the data catalog: unclassified columns, dbt meta drift")
+    p.add_argument("--write-dbt-meta", action="store_true", help="write the missing dbt meta.privacy lines first")
+    p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("report", help="compliance report for one organization and standard")
     p.add_argument("--org", required=True, type=_uuid)

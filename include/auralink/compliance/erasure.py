@@ -85,6 +85,7 @@ class ErasureReport:
     pseudonymized: dict[str, int] = field(default_factory=dict)
     mentions: dict[str, int] = field(default_factory=dict)
     kept: list[dict[str, Any]] = field(default_factory=list)
+    kept_columns: list[dict[str, Any]] = field(default_factory=list)   # kept whatever they say, and why
     held: list[dict[str, Any]] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, list[Any]] = field(default_factory=lambda: {"deleted": [], "rewritten": [], "regenerated": [],
@@ -522,6 +523,10 @@ class _Erasure:
 
     def erase(self) -> ErasureReport:
         started = time.monotonic()
+        self.report.kept_columns = [
+            {"column": f"{t.name}.{c.name}", "basis": self.cat.bases[c.basis or t.basis or "proof"]}
+            for t in self.cat.tables.values() for c in t.columns.values()
+            if c.personal and c.erase == "keep" and t.name != "users"]
         self.linked = link(self.conn, self.cat, self.identity, self.types)
         pats = self.pats = self.patterns()
         linked_p = pats.params(with_ips=True)

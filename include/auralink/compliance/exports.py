@@ -99,42 +99,58 @@ def _pdf_intro(man: dict[str, Any]) -> list[str]:
 
 def render_pdf(title: str, intro: list[str], data: dict[str, list[dict[str, Any]]],
                man: dict[str, Any] | None = None) -> bytes:
-    """A readable PDF: title, table of contents, one chapter per section, each record as field: value."""
+    """A readable PDF: title, table of contents, one chapter per section, each record as field: value.
+
+    One layout pass: the table of contents links to each chapter (and the chapters are bookmarks in the
+    viewer's outline) instead of printing page numbers, which would need the whole document laid out twice.
+    """
     from xml.sax.saxutils import escape
 
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import cm
     from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
-    from reportlab.platypus.tableofcontents import TableOfContents
 
     styles = getSampleStyleSheet()
     h1 = ParagraphStyle("Chapter", parent=styles["Heading1"])
     small = ParagraphStyle("Record", parent=styles["BodyText"], fontSize=8, leading=10, spaceAfter=4)
+    toc_entry = ParagraphStyle("TOC1", fontSize=10, leading=13, leftIndent=10)
 
     class _Doc(SimpleDocTemplate):
         def afterFlowable(self, flowable):
-            if isinstance(flowable, Paragraph) and flowable.style.name == "Chapter":
-                self.notify("TOCEntry", (0, flowable.getPlainText(), self.page))
+            key = getattr(flowable, "_bookmark", None)
+            if key:
+                self.canv.bookmarkPage(key)
+                self.canv.addOutlineEntry(flowable.getPlainText(), key, level=0)
 
+    def chapter(key: str, text: str) -> Paragraph:
+        para = Paragraph(f'<a name="{key}"/>{escape(text)}', h1)
+        para._bookmark = key   # type: ignore[attr-defined]
+        return para
+
+    chapters = [(f"s{i}", name.replace("_", " ").capitalize() + f" ({len(rows)})", rows)
+                for i, (name, rows) in enumerate(data.items())]
+    if man is not None:
+        chapters.append(("manifest", "Manifest", []))
     buf = io.BytesIO()
     doc = _Doc(buf, pagesize=A4, leftMargin=1.8 * cm, rightMargin=1.8 * cm, topMargin=1.5 * cm,
                bottomMargin=1.5 * cm, title=title, author="AuraLink compliance")
-    toc = TableOfContents()
-    toc.levelStyles = [ParagraphStyle("TOC1", fontSize=10, leading=13, leftIndent=10)]
     story: list[Any] = [Paragraph(escape(title), styles["Title"])]
     story += [Paragraph(escape(line), styles["BodyText"]) for line in intro]
-    story += [Spacer(1, 12), Paragraph("Table of contents", styles["Heading2"]), toc, PageBreak()]
-    for name, rows in data.items():
-        story.append(Paragraph(escape(name.replace("_", " ").capitalize()) + f" ({len(rows)})", h1))
+    story += [Spacer(1, 12), Paragraph("Table of contents", styles["Heading2"])]
+    story += [Paragraph(f'<a href="#{key}" color="#1f4e9c">{escape(text)}</a>', toc_entry) for key, text, _ in chapters]
+    story.append(PageBreak())
+    for key, text, rows in chapters:
+        story.append(chapter(key, text))
+        if key == "manifest":
+            assert man is not None
+            for s in man["sections"]:
+                story.append(Paragraph(escape(f"{s['name']}: {s['rows']} rows, sha256 {s['sha256']}"), small))
+            continue
         if not rows:
             story.append(Paragraph("No data.", styles["BodyText"]))
         for row in rows:
             lines = [f"<b>{escape(str(k))}</b>: {escape(_cell(v))}" for k, v in row.items()]
             story.append(Paragraph("<br/>".join(lines), small))
-    if man is not None:
-        story.append(Paragraph("Manifest", h1))
-        for s in man["sections"]:
-            story.append(Paragraph(escape(f"{s['name']}: {s['rows']} rows, sha256 {s['sha256']}"), small))
-    doc.multiBuild(story)
+    doc.build(story)
     return buf.getvalue()
