@@ -176,6 +176,9 @@ def dbt_task_group(j: Job, select: list[str] | None = None):
         # The auralink_db connection through a Cosmos profile mapping (read when a task runs, not at parse).
         profile_config=ProfileConfig(profile_name="auralink", target_name="prod", profile_mapping=dbt_profile_mapping()),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        # Lineage: with the OpenLineage provider installed, each model task reports its inputs and outputs
+        # (Cosmos parses dbt's artifacts); emit_datasets stays off, as Airflow Assets per model would
+        # announce marts before check_analytics_quality has passed them (that gate announces them).
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
                                    select=select or [], exclude=[dbt_runner.NIGHTLY_EXCLUDE], emit_datasets=False,
                                    should_detach_multiple_parents_tests=True),
