@@ -410,3 +410,47 @@ def test_the_cli_step_skips_a_call_without_consent(db, speech_dir, capsys):
     again = json.loads(capsys.readouterr().out)
     assert again["skipped"] is True and again["status"] == "skipped_no_consent" and again["reason"] == out["reason"]
     assert db.execute("SELECT count(*) FROM transcriptions").fetchone()[0] == 0
+
+
+def test_a_hold_on_the_summary_alone_keeps_its_transcript_too(db, transcribed_calls):
+    w = transcribed_calls
+    db.execute("UPDATE legal_holds SET released_at = now()")
+    tid = w["calls"]["shared"][1]
+    sid = db.execute("SELECT id FROM call_summaries WHERE transcription_id = %s", (tid,)).fetchone()[0]
+    hold = db.execute("INSERT INTO legal_holds (organization_id, scope, resource_type, resource_id, reason, placed_by) "
+                      "VALUES (%s, 'resource', 'summary', %s, 'Quoted in a complaint', 'legal') RETURNING id",
+                      (w["org"], str(sid))).fetchone()[0]
+    db.execute("UPDATE consents SET withdrawn_at = %s WHERE user_id = %s AND purpose = 'transcription'", (T0 + DAY, w["bob"]))
+    result = run_job("enforce_consent_withdrawals", interval=night(T0.date() + DAY))
+    assert (result["transcripts_removed"], result["summaries_removed"], result["held"]) == (1, 1, 2)
+    assert present(db, tid) == (True, True) and present(db, w["calls"]["held"][1]) == (False, False)
+    reasons = dict(db.execute("SELECT item_type, hold_reason FROM consent_withdrawal_removals WHERE outcome = 'held'"))
+    assert reasons == {"summary": f"hold {hold} (resource): Quoted in a complaint",
+                       "transcript": f"its summary is kept: hold {hold} (resource): Quoted in a complaint"}
+
+
+def test_the_seed_plants_a_few_consent_gaps(seeded_db):
+    """The small seed: most recordings may be processed; each planted exception shows up once or twice."""
+    rows = seeded_db.execute(
+        "SELECT o.plan, o.ai_consent_default, g.problem, g.purpose, count(DISTINCT r.id) "
+        "FROM call_recordings r JOIN organizations o ON o.id = r.organization_id "
+        "CROSS JOIN LATERAL call_consent_gaps(r.call_id, %s) g GROUP BY 1, 2, 3, 4 ORDER BY 1, 3, 4",
+        (list(consent.SUMMARY_PURPOSES),)).fetchall()
+    assert [r[:4] for r in rows] == [
+        ("enterprise", "allow", "refused", "ai_processing"), ("enterprise", "allow", "stopped", "transcription"),
+        ("pro", "deny", "guest_unattested", None), ("pro", "deny", "no_record", "ai_processing"),
+        ("pro", "deny", "no_record", "recording"), ("pro", "deny", "no_record", "transcription"),
+        ("pro", "deny", "refused", "recording")]
+    assert all(1 <= r[4] <= 2 for r in rows)
+    total, blocked = seeded_db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM call_consent_gaps(r.call_id, %s))) "
+        "FROM call_recordings r", (list(consent.TRANSCRIPTION_PURPOSES),)).fetchone()
+    assert blocked <= total * 0.12
+    # An enterprise member with no consent on record is processed: the organization's default covers them.
+    silent = seeded_db.execute(
+        "SELECT count(*) FROM organization_members m JOIN organizations o ON o.id = m.organization_id "
+        "WHERE o.plan = 'enterprise' AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.user_id = m.user_id "
+        "AND c.purpose = 'transcription')").fetchone()[0]
+    assert silent == 1
+    history = dict(seeded_db.execute("SELECT state, count(*) FROM consent_history GROUP BY 1").fetchall())
+    assert history["withdrawn"] == 1 and history["granted"] > 500
