@@ -97,6 +97,7 @@ class ErasureReport:
     unclassified: list[str] = field(default_factory=list)
     skipped_categories: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)   # seconds per step
 
     def add(self, bucket: str, what: str, n: int) -> None:
         if n:
@@ -522,7 +523,14 @@ class _Erasure:
         return sorted(orgs, key=str)
 
     def erase(self) -> ErasureReport:
-        started = time.monotonic()
+        started = last = time.monotonic()
+
+        def lap(step: str) -> None:
+            nonlocal last
+            now = time.monotonic()
+            self.report.timings[step] = round(now - last, 3)
+            last = now
+
         self.report.kept_columns = [
             {"column": f"{t.name}.{c.name}", "basis": self.cat.bases[c.basis or t.basis or "proof"]}
             for t in self.cat.tables.values() for c in t.columns.values()
@@ -531,22 +539,29 @@ class _Erasure:
         pats = self.pats = self.patterns()
         linked_p = pats.params(with_ips=True)
         mention_p = pats.params(with_ips=False)
+        lap("link")
         self.twin()
         for table in self.cat.tables.values():
             self.act(table, linked_p)
+        lap("act")
         if self.allowed("sweep"):
-            idents = [i for i in self.subject.identifiers()]
+            idents = list(self.subject.identifiers())
             tsq = scalar(self.conn, "SELECT erasure_query(VARIADIC %s::text[])::text", (idents,))
             self.mentions(catalog_mod.words_indexes(self.conn), tsq, mention_p)
+            lap("mentions")
             self.unclassified_sweep(mention_p)
+            lap("unclassified")
         if self.allowed("analytics"):
             self.models()
+            lap("models")
         if self.allowed("files"):
             from auralink.compliance import files
 
             files.reach(self, mention_p)
+            lap("files")
         self.cold_archives()
         self.remove_files()
+        lap("archives and file removal")
         self.report.seconds = round(time.monotonic() - started, 3)
         return self.report
 

@@ -16,6 +16,7 @@ import zipfile
 from typing import Any
 
 FORMATS = ("json", "csv", "pdf")
+RECORD_WIDTH = 116   # characters of a PDF record line: 7 pt Courier across A4 between 1.8 cm margins
 EXTENSIONS = {"json": "json", "csv": "zip", "pdf": "pdf"}
 
 
@@ -103,17 +104,21 @@ def render_pdf(title: str, intro: list[str], data: dict[str, list[dict[str, Any]
 
     One layout pass: the table of contents links to each chapter (and the chapters are bookmarks in the
     viewer's outline) instead of printing page numbers, which would need the whole document laid out twice.
+    Records are preformatted monospace blocks wrapped at a fixed width: reportlab then measures a line
+    once instead of every word (7x faster here, where it has no C accelerator).
     """
     from xml.sax.saxutils import escape
 
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import cm
-    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
+    from reportlab.platypus import PageBreak, Paragraph, Preformatted, SimpleDocTemplate, Spacer
 
     styles = getSampleStyleSheet()
     h1 = ParagraphStyle("Chapter", parent=styles["Heading1"])
     small = ParagraphStyle("Record", parent=styles["BodyText"], fontSize=8, leading=10, spaceAfter=4)
+    record = ParagraphStyle("RecordMono", parent=styles["Code"], fontSize=7, leading=8.5, spaceAfter=5,
+                            leftIndent=0)
     toc_entry = ParagraphStyle("TOC1", fontSize=10, leading=13, leftIndent=10)
 
     class _Doc(SimpleDocTemplate):
@@ -150,7 +155,7 @@ def render_pdf(title: str, intro: list[str], data: dict[str, list[dict[str, Any]
         if not rows:
             story.append(Paragraph("No data.", styles["BodyText"]))
         for row in rows:
-            lines = [f"<b>{escape(str(k))}</b>: {escape(_cell(v))}" for k, v in row.items()]
-            story.append(Paragraph("<br/>".join(lines), small))
+            text = "\n".join(f"{k}: {_cell(v)}" for k, v in row.items())
+            story.append(Preformatted(text, record, maxLineLength=RECORD_WIDTH, newLineChars="  "))
     doc.build(story)
     return buf.getvalue()
