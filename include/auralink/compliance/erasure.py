@@ -557,7 +557,7 @@ class _Erasure:
         if self.allowed("files"):
             from auralink.compliance import files
 
-            files.reach(self, mention_p)
+            files.reach(self)
             lap("files")
         self.cold_archives()
         self.remove_files()

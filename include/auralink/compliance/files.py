@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from auralink.compliance.erasure import _Erasure
 
 
-def reach(er: _Erasure, params: dict[str, Any]) -> None:
+def reach(er: _Erasure) -> None:
     other_exports(er)
     report_outputs(er)
     compliance_reports(er)
