@@ -28,7 +28,9 @@ def asset(table: str) -> Asset:
     """The Asset of a table the jobs produce (one spelling for every DAG), in Airflow's postgres URI form
     ``postgres://host:port/database/schema/table`` from the configured lineage namespace (not from a
     connection: nothing is looked up at parse time), which OpenLineage maps to ``database.schema.table``."""
-    return Asset(name=table, uri=lineage.table_uri(table), group=ASSET_GROUP)
+    # Named as OpenLineage names the dataset (database.schema.table): name and URI change together, so two
+    # deployments (or test databases) never hold one name with two URIs.
+    return Asset(name=lineage.dataset_name(table), uri=lineage.table_uri(table), group=ASSET_GROUP)
 
 
 def published_assets() -> list[Asset]:
@@ -50,9 +52,9 @@ def publication_task():
         found = []
         for event_asset, events in (triggering_asset_events or {}).items():
             for event in events:
-                p = publications.from_event(getattr(event_asset, "name", None) or event.asset.name,
-                                            getattr(event_asset, "uri", None) or event.asset.uri,
-                                            dict(event.extra or {}), event.source_dag_id, event.source_run_id)
+                uri = getattr(event_asset, "uri", None) or event.asset.uri
+                p = publications.from_event(lineage.table_of_uri(uri), uri, dict(event.extra or {}),
+                                            event.source_dag_id, event.source_run_id)
                 if p is not None:
                     found.append(p)
         written = publications.record(found, url=project_database_url())

@@ -75,3 +75,9 @@ def dataset_name(table: str) -> str:
     """The OpenLineage dataset name of a table (namespace :func:`namespace`): ``database.schema.table``."""
     schema, name = split_table(table)
     return f"{database()}.{schema}.{name}"
+
+
+def table_of_uri(uri: str) -> str:
+    """``schema.table`` of an Asset URI made by :func:`table_uri`."""
+    _, _, schema, name = urlsplit(uri).path.split("/")
+    return f"{schema}.{name}"
