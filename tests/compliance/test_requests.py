@@ -46,6 +46,8 @@ def test_json_export_has_everything_and_a_manifest(world, db, tmp_path, monkeypa
     assert data["roles"][0]["role"] == "org_admin" and data["access_policies"][0]["v1"] == "org_admin"
     assert len(data["audit_events"]) == 30 and {"by subject"} <= {e["relation"] for e in data["audit_events"]}
     assert data["memberships"][0]["organization"] == "Wonder Ltd"
+    # Her consent history: the recording consent granted (the world's one consent), still in force.
+    assert [(h["purpose"], h["state"], h["valid_to"]) for h in data["consent_history"]] == [("recording", "granted", None)]
     assert {s["name"] for s in manifest["sections"]} == set(data)
     assert manifest["total_rows"] == sum(len(v) for v in data.values())
     assert str(tmp_path / "exports") in _request_row(db, db.execute(

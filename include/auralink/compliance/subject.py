@@ -12,6 +12,8 @@ from typing import Any
 
 import psycopg
 
+from auralink.recordings.consent import history_columns
+
 
 class UnknownSubject(LookupError):
     pass
@@ -64,6 +66,10 @@ SECTIONS: list[tuple[str, str, str]] = [
     ("consents", "consents",
      ("SELECT t.organization_id, t.purpose, t.granted, t.recorded_at, t.withdrawn_at FROM consents t "
      "WHERE {keys} AND (%(org)s::uuid IS NULL OR t.organization_id = %(org)s) ORDER BY t.recorded_at")),
+    # Every state the subject's consents went through, with when each ended (recordings.consent's rule).
+    ("consent_history", "consent_history",
+     (f"SELECT {history_columns('t')} FROM consent_history t WHERE {{keys}} "
+      "AND (%(org)s::uuid IS NULL OR t.organization_id = %(org)s) ORDER BY t.organization_id, t.purpose, t.valid_from, t.id")),
     ("calls_joined", "call_participants",
      ("SELECT c.id AS call_id, c.organization_id, c.call_type, c.status, c.started_at, c.ended_at, "
      "c.duration_seconds, t.participant_role, t.display_name, t.joined_at, t.left_at, "

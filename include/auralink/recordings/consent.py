@@ -122,6 +122,14 @@ def summary_block(conn: psycopg.Connection, call_id: Any) -> str | None:
 
 # --- the history, for exports -------------------------------------------------------------------
 
+def history_columns(alias: str = "h") -> str:
+    """What a consent history row says, with when each state ended (the next one's start; NULL while in
+    force): the export's section and :func:`consent_history` select the same."""
+    return (f"{alias}.organization_id, {alias}.purpose, {alias}.state, {alias}.valid_from, "
+            f"lead({alias}.valid_from) OVER (PARTITION BY {alias}.organization_id, {alias}.purpose "
+            f"ORDER BY {alias}.valid_from, {alias}.id) AS valid_to, {alias}.recorded_at, {alias}.source")
+
+
 def consent_history(conn: psycopg.Connection, user_id: Any, organization_id: Any = None) -> list[dict[str, Any]]:
     """Every state the user's consents went through (all organizations, or one), oldest first per
     organization and purpose: ``organization_id, purpose, state, valid_from, valid_to`` (None while in
@@ -129,10 +137,7 @@ def consent_history(conn: psycopg.Connection, user_id: Any, organization_id: Any
     For the data-subject export."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """SELECT h.organization_id, h.purpose, h.state, h.valid_from,
-                      lead(h.valid_from) OVER (PARTITION BY h.organization_id, h.purpose
-                                               ORDER BY h.valid_from, h.id) AS valid_to,
-                      h.recorded_at, h.source
+            f"""SELECT {history_columns("h")}
                FROM consent_history h
                WHERE h.user_id = %s::uuid AND (%s::uuid IS NULL OR h.organization_id = %s::uuid)
                ORDER BY h.organization_id, h.purpose, h.valid_from, h.id""",
