@@ -36,6 +36,7 @@ def run_pipeline(*, interval: DataInterval | None = None, select: list[str] | No
     """
     interval = interval or latest_night()
     jobs = graph.select(pipeline, select, exclude)
+    started = _database_now(url)  # another night of this date that finishes a job after this: done once
     upstream = {j.name: graph.upstream_of(j) for j in jobs}
     failed: set[str] = set()
     results: list[dict[str, Any]] = []
@@ -48,13 +49,20 @@ def run_pipeline(*, interval: DataInterval | None = None, select: list[str] | No
             continue
         log.info("pipeline %s: %s", interval, j.name)
         try:
-            stats = run_job(j.name, interval=interval, triggered_by=triggered_by, url=url)
+            stats = run_job(j.name, interval=interval, triggered_by=triggered_by, url=url, night_started=started)
             results.append({"job": j.name, "stage": j.stage, **stats})
         except Exception as exc:  # noqa: BLE001 - recorded on job_runs; reported here, downstream skipped
             log.error("pipeline: job %s failed: %s", j.name, exc)
             failed.add(j.name)
             results.append({"job": j.name, "stage": j.stage, "status": "failed", "error": str(exc)})
     return results
+
+
+def _database_now(url: str | None) -> dt.datetime:
+    from auralink.db.connection import connect, scalar
+
+    with connect(url, autocommit=True) as conn:
+        return scalar(conn, "SELECT now()")
 
 
 def backfill(first: dt.date, last: dt.date, **kwargs: Any) -> list[dict[str, Any]]:

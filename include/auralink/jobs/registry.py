@@ -312,26 +312,30 @@ def _job_lock(conn: psycopg.Connection, job_def: Job) -> Iterator[None]:
         conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_JOB_LOCK, job_def.name))
 
 
-def _done_concurrently(conn: psycopg.Connection, job_def: Job, run_id: int, interval: DataInterval) -> int | None:
-    """A run of the same job and night that finished while this one waited for the job lock: it did the work."""
+def _done_concurrently(conn: psycopg.Connection, run_id: int, since: dt.datetime | None) -> int | None:
+    """A run of the same job and night that finished while this one (or the night it belongs to, started at
+    ``since``) was under way: it did the work. A later run of the night (a clear, a re-run) is not one."""
     row = conn.execute(
         """SELECT o.id FROM job_runs o, job_runs me
            WHERE me.id = %s AND o.id <> me.id AND o.job_name = me.job_name
              AND o.interval_start = me.interval_start AND o.interval_end = me.interval_end
-             AND o.status IN ('succeeded', 'partial') AND o.finished_at >= me.started_at
-           ORDER BY o.finished_at DESC LIMIT 1""", (run_id,)).fetchone()
+             AND o.status IN ('succeeded', 'partial') AND o.finished_at >= coalesce(%s, me.started_at)
+           ORDER BY o.finished_at DESC LIMIT 1""", (run_id, since)).fetchone()
     return int(row[0]) if row else None
 
 
 @metrics.observe_job_runs  # every run's outcome, items, rows and seconds as metrics (auralink.metrics)
 def run_job(name: str, params: dict[str, Any] | None = None, *, interval: DataInterval | None = None,
-            triggered_by: str = "cli", url: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+            triggered_by: str = "cli", url: str | None = None, now: dt.datetime | None = None,
+            night_started: dt.datetime | None = None) -> dict[str, Any]:
     """Run a job for a night's interval (default: the current night), recording the run; returns its stats
     (with ``run_id`` and ``status``).
 
     Items that failed make the run ``partial`` (the batch went on); an exception fails the run and
     propagates, so an orchestrator's retry sees it. A current-only job asked for a past night, or a run
-    whose work a concurrent run of the same night just did, is recorded as ``skipped``.
+    whose work a concurrent run of the same night just did, is recorded as ``skipped``; ``night_started``
+    (the database's time when a whole night began, e.g. ``auralink pipeline run``) widens "concurrent" to
+    runs that finished since the night began, so two nights of the same date at once do each job once.
     """
     job_def = get_job(name)
     kwargs = coerce_params(job_def, params or {})
@@ -355,7 +359,8 @@ def run_job(name: str, params: dict[str, Any] | None = None, *, interval: DataIn
         # The outcome is recorded before the job lock is released: a run waiting for it then sees this one
         # finished and does not do the night's work again.
         with _job_lock(runs, job_def):
-            done_by = _done_concurrently(runs, job_def, run_id, interval)
+            # Parallel jobs claim their own items (their instances run side by side on purpose).
+            done_by = None if job_def.parallel else _done_concurrently(runs, run_id, night_started)
             if done_by is not None:
                 return _skip(runs, run_id, interval, f"run {done_by} of the same night finished it meanwhile",
                              ctx.log)
