@@ -28,6 +28,10 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
+# dag.test() runs one task at a time in this process, and a Cosmos watcher's deferred sensors would wait
+# there for a producer that cannot run beside them: the DAG tests render dbt as one invocation per task.
+# The real scheduler (tests/e2e) runs the default, the watcher.
+os.environ.setdefault("AURALINK_DBT_EXECUTION_MODE", "local")
 # Local state of jobs (recordings, archives, exports) goes to a temp home, never the checkout's.
 os.environ.setdefault("AURALINK_HOME", tempfile.mkdtemp(prefix="auralink-home-"))
 os.environ.setdefault("AURALINK_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")  # test-only key

@@ -92,7 +92,10 @@ def test_local_airflow_runs_the_nightly_dag_and_shows_it_in_the_grid(nightly_dat
         metadata_url=make_database("empty"),
         # Unpausing would otherwise first create the latest scheduled run, and with max_active_runs=1
         # ours would wait for it: the test's run is the manual one it triggers.
-        extra_env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"},
+        extra_env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                   # dbt as a deployment runs it: one build, its models' tasks watching (the tests' own
+                   # dag.test() runs use one dbt invocation per task instead).
+                   "AURALINK_DBT_EXECUTION_MODE": "watcher"},
     )
     # The test process's own Airflow settings (conftest: unit-test mode, a SQLite home) are not the server's.
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}

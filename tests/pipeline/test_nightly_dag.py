@@ -55,6 +55,24 @@ def test_dbt_models_are_a_task_group_between_the_gates():
     assert set(model.vars) == {"interval_start", "interval_end"} and "night_vars" in model.vars["interval_end"]
 
 
+def test_dbt_as_one_build_watched_per_model_by_default(monkeypatch):
+    """A deployment's default: Cosmos's watcher (one `dbt build`, a task per model that reports its outcome
+    and is retried alone), so the night pays dbt's start-up once, not per model."""
+    monkeypatch.setenv("AURALINK_DBT_EXECUTION_MODE", "watcher")
+    dag = load_dag()
+    ids = set(dag.task_ids)
+    assert "dbt_build.dbt_producer_watcher" in ids
+    for model in ("int_usage_daily", "daily_usage_summary", "monthly_costs", "fct_ai_usage_daily"):
+        assert f"dbt_build.{model}.run" in ids and f"dbt_build.{model}.test" in ids
+    producer = dag.get_task("dbt_build.dbt_producer_watcher")
+    assert set(producer.vars) == {"interval_start", "interval_end"}
+    assert "check_source_quality" in producer.upstream_task_ids
+    assert "dbt_build.fct_ai_usage_daily.test" in dag.get_task("ai_usage_costs").get_flat_relative_ids(upstream=True)
+    monkeypatch.setenv("AURALINK_DBT_EXECUTION_MODE", "sideways")
+    with pytest.raises(Exception, match="AURALINK_DBT_EXECUTION_MODE"):
+        load_dag()
+
+
 def test_job_parameters_are_params_from_the_jobs_schema():
     dag = load_dag()
     batch = dag.params.get_param("transcribe_recordings.batch_size")

@@ -161,14 +161,27 @@ def _transcription_group(j: Job) -> TaskGroup:
     return group
 
 
+def dbt_execution_mode() -> str:
+    """``watcher`` (default): one ``dbt build`` whose per-model tasks report each model's outcome, so the
+    night pays dbt's start-up once, not per model; ``local``: Cosmos's one dbt invocation per task
+    (AURALINK_DBT_EXECUTION_MODE=local, e.g. where no triggerer runs the watchers' deferred sensors)."""
+    from auralink import config
+
+    mode = (config.env("AURALINK_DBT_EXECUTION_MODE") or "watcher").lower()
+    if mode not in ("watcher", "local"):
+        raise ValueError(f"AURALINK_DBT_EXECUTION_MODE={mode!r}: use watcher or local")
+    return mode
+
+
 def dbt_task_group(j: Job, select: list[str] | None = None):
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
     from auralink.analytics import dbt_runner
     from auralink.orchestration.connections import dbt_profile_mapping
 
     project = dbt_runner.project_dir()
+    watcher = dbt_execution_mode() == "watcher"
     vars_ = {name: f"{{{{ night_vars(data_interval_end, logical_date, dag_run)['{name}'] }}}}"
              for name in ("interval_start", "interval_end")}
     return DbtTaskGroup(
@@ -177,11 +190,15 @@ def dbt_task_group(j: Job, select: list[str] | None = None):
                                      project_name="auralink", install_dbt_deps=False),
         # The auralink_db connection through a Cosmos profile mapping (read when a task runs, not at parse).
         profile_config=ProfileConfig(profile_name="auralink", target_name="prod", profile_mapping=dbt_profile_mapping()),
-        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        execution_config=(ExecutionConfig(execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER)
+                          if watcher else ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER)),
         # Lineage: with the OpenLineage provider installed, each model task reports its inputs and outputs
         # (Cosmos parses dbt's artifacts); emit_datasets stays off, as Airflow Assets per model would
         # announce marts before check_analytics_quality has passed them (that gate announces them).
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
+        # The watcher's producer runs `dbt build`; its tests report per model after each (Cosmos has no
+        # watcher form of BUILD); without it, each task builds its model and tests it (BUILD).
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST,
+                                   test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
                                    select=select or [], exclude=[dbt_runner.NIGHTLY_EXCLUDE], emit_datasets=False,
                                    should_detach_multiple_parents_tests=True),
         operator_args={"vars": vars_, "env": {"PGOPTIONS": "-c jit=off", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
