@@ -30,6 +30,7 @@ CURRENT_ONLY = {"ensure_partitions", "process_compliance_requests", "flag_overdu
                 "send_alerts"}
 CHROMIUM = os.environ.get("AURALINK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Playwright adds --headless; the rest keep Chromium off the (closed) network and out of first-run UI.
+GRID_ROW_PX, GRID_CHROME_PX = 28, 500  # above the grid's row height; the page around the grid
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-quic", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT = float(os.environ.get("AURALINK_E2E_START_TIMEOUT", "600"))
@@ -324,9 +325,12 @@ def grid_screenshot(base_url: str, password: str, run_id: str, task_ids: list[st
 
     with sync_playwright() as pw:
         # A persistent context is how Playwright takes a fresh --user-data-dir of our choosing.
+        # The grid renders only the rows its box shows (a virtual list): a window tall enough for every
+        # task's row is what lets each square be found, and the full-page screenshot show them all.
+        height = max(1400, GRID_CHROME_PX + GRID_ROW_PX * len(task_ids))
         browser = pw.chromium.launch_persistent_context(
             str(profile_dir), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 1400})
+            viewport={"width": 1600, "height": height})
         try:
             page = browser.new_page()
             page.set_default_timeout(60_000)

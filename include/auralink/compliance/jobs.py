@@ -25,7 +25,7 @@ READERS = ("generate_invoices", "refresh_cost_insights", "generate_due_reports",
      produces=("public.audit_log_archives",))
 def archive_audit_logs(ctx: JobContext, retention_days: Annotated[int, Field(ge=1, le=36500)] = 90,
                        max_partitions: Annotated[int, Field(ge=1)] | None = None) -> dict[str, Any]:
-    """Archive audit-log partitions wholly past retention to verified gzip files, then drop them."""
+    """Archive audit-log partitions wholly past retention to verified zstd CSV files, then drop them."""
     from auralink.compliance import archival
 
     return archival.archive_audit_logs(ctx, retention_days=retention_days, as_of=ctx.now,
