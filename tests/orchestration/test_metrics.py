@@ -3,6 +3,8 @@ listener on 127.0.0.1 (what an OpenTelemetry collector receives)."""
 
 from __future__ import annotations
 
+import atexit
+
 import pytest
 
 from tests.receivers import HttpReceiver, http_receiver
@@ -103,7 +105,7 @@ metrics_check()
 @pytest.mark.slow
 def test_a_dag_run_sends_airflows_metrics_and_the_jobs_to_the_same_listener(db_url, otlp, monkeypatch, run_dag_file):
     """What docker-compose and the local Airflow switch on: [metrics] otel_on and the OTLP endpoint."""
-    from airflow._shared.observability.metrics import stats
+    from airflow._shared.observability.metrics import otel_logger, stats
     from airflow.observability.metrics import stats_utils
     from opentelemetry import metrics as otel_metrics
 
@@ -114,6 +116,12 @@ def test_a_dag_run_sends_airflows_metrics_and_the_jobs_to_the_same_listener(db_u
         assert run.state == "success"
         otel_metrics.get_meter_provider().force_flush()   # Airflow's provider (the global one)
     finally:
+        # Airflow's provider is the process's global one, flushed at interpreter exit: by then this test's
+        # listener is long gone, so stop both here.
+        atexit.unregister(otel_logger.flush_otel_metrics)
+        provider = otel_metrics.get_meter_provider()
+        if hasattr(provider, "shutdown"):
+            provider.shutdown()
         monkeypatch.delenv("AIRFLOW__METRICS__OTEL_ON")
         stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
     points = metric_points(otlp)
