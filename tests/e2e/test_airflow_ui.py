@@ -230,8 +230,12 @@ def wait_for_backfill(api: httpx.Client, backfill_id: int, expected_runs: int,
     states: dict[str, str] = {}
     run_ids: list[str] = []
     while time.monotonic() < deadline:
-        runs = [r for r in api.get(f"/dags/{DAG_ID}/dagRuns", params={"limit": 100, "run_type": "backfill"})
-                .raise_for_status().json()["dag_runs"]]
+        try:
+            runs = [r for r in api.get(f"/dags/{DAG_ID}/dagRuns", params={"limit": 100, "run_type": "backfill"})
+                    .raise_for_status().json()["dag_runs"]]
+        except httpx.TimeoutException:  # an api-server starved by the run's own tasks: ask again
+            time.sleep(5)
+            continue
         runs.sort(key=lambda r: r["logical_date"])
         run_ids = [r["dag_run_id"] for r in runs]
         states = {r["dag_run_id"]: r["state"] for r in runs}
