@@ -222,7 +222,11 @@ def main() -> int:
                         help="keep the seeded data as a template database and clone it on later runs with the "
                              "same parameters (seeding is most of the time at full scale); new migrations are "
                              "applied to the clone")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="with --reuse-seed: only make the template database (seed ahead of the nights)")
     args = parser.parse_args()
+    if args.seed_only and not args.reuse_seed:
+        parser.error("--seed-only needs --reuse-seed (the template is what it keeps)")
     args.days = args.days or max(2, math.ceil(args.usage_rows / (args.orgs * USAGE_ROWS_PER_ORG_DAY)))
 
     from auralink.db.migrate import migrate
@@ -255,6 +259,8 @@ def main() -> int:
         counts = table_counts(url, ["organizations", "users", "calls", "call_quality_samples", "usage_records",
                                     "ai_usage", "audit_logs"])
         log(f"data ready in {seed_s:.0f}s: {counts}")
+        if args.seed_only:
+            return 0
         sampler.start()
         nights = [night(url, sampler, "night 1", last_day - dt.timedelta(days=1), args.reader_seconds),
                   night(url, sampler, "night 2", last_day, args.reader_seconds)]

@@ -236,6 +236,15 @@ def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = No
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(cfg.password_file),
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": str(max(1, min(2, cpus))),
+        # Every task parses its DAG file again before it runs (Airflow 3's task runner), and the nightly
+        # DAG (Cosmos renders a task per dbt node) takes seconds of CPU to parse: on a busy 2-core machine
+        # that overran the 30 s default, and each such task was rescheduled, minutes later.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "240",
+        # The dag-processor re-parses every file every 30 s by default: with the nightly DAG that took a
+        # good part of a core away from the night's tasks. An edited DAG file is still parsed at once
+        # (file_parsing_sort_mode modified_time); a changed dbt manifest is seen within 5 minutes.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",  # no phoning home (and no network here)
         # Cosmos keeps dbt's partial-parse cache per DAG under /tmp/cosmos by default, shared with every
         # other dbt run on the machine (tests, other checkouts): a cache written for another database is
