@@ -3,7 +3,7 @@
 The data is the end-to-end test's seed (tests/e2e/test_airflow_ui.py: 4 organizations, 5 days, seed 7,
 ending yesterday), seeded once and cloned, so each side starts from an identical fresh database:
 
-  in process: ``auralink pipeline run`` for yesterday (auralink.pipeline.run_pipeline), dbt in process;
+  in process: ``auralink pipeline run --date D`` for yesterday, a fresh process (dbt in it);
   Airflow:    ``auralink airflow up``'s local Airflow (airflow standalone: scheduler, dag-processor,
               triggerer, api-server, LocalExecutor; auralink.orchestration.local_airflow), the nightly DAG
               triggered for today 02:00 UTC (the night of yesterday), dbt as Cosmos's watcher by default;
@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,19 +85,20 @@ def drop_database(name: str) -> None:
 
 
 def in_process_night(url: str, day: dt.date) -> dict[str, Any]:
-    """The night in this process, as `auralink pipeline run --date D` runs it; each job's time from job_runs."""
-    from auralink.jobs.interval import DataInterval
-    from auralink.pipeline import run_pipeline
-
+    """The night as `auralink pipeline run --date D` runs it, a fresh process (its imports are part of the
+    night, as each Airflow task's are); each job's time from its job_runs row."""
+    env = {**os.environ, "DATABASE_URL": url}
     started = time.time()
-    results = run_pipeline(interval=DataInterval.for_day(day), triggered_by="bench", url=url)
+    proc = subprocess.run([str(Path(sys.executable).parent / "auralink"), "pipeline", "run", "--date", str(day),
+                           "--triggered-by", "bench"], check=False, env=env, capture_output=True, text=True)
     finished = time.time()
+    if proc.returncode not in (0, 1):  # 1 (EXIT_FAILED): a job failed, reported below
+        raise RuntimeError(f"auralink pipeline run exited {proc.returncode}: {proc.stderr[-2000:]}")
     with psycopg.connect(url, autocommit=True) as conn:
-        windows = {name: (s.timestamp(), e.timestamp() if e else finished) for name, s, e in conn.execute(
-            "SELECT job_name, started_at, finished_at FROM job_runs WHERE triggered_by = 'bench'")}
-    jobs = {r["job"]: {"status": r.get("status", "?"),
-                       "seconds": (windows[r["job"]][1] - windows[r["job"]][0]) if r["job"] in windows else 0.0}
-            for r in results}
+        rows = conn.execute("SELECT job_name, status, started_at, finished_at FROM job_runs "
+                            "WHERE triggered_by = 'bench' ORDER BY started_at").fetchall()
+    jobs = {name: {"status": status, "seconds": ((e or s).timestamp() - s.timestamp())}
+            for name, status, s, e in rows}
     return {"total": finished - started, "jobs": jobs}
 
 
