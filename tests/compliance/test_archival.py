@@ -151,6 +151,33 @@ def test_the_bulk_hold_match_is_legal_hold_applies(db_url, tmp_path):
         assert in_force == scopes
 
 
+@pytest.mark.parametrize("scopes", [("organization",), ("organization", "user", "resource")])
+def test_each_held_row_keeps_the_reason_legal_hold_reasons_gives_it(scopes, db_url, tmp_path, monkeypatch):
+    """Parity: the reason the move computes once per distinct hold argument is the one
+    legal_hold_reasons() gives each row, with overlapping holds and events without an actor."""
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    w = build_world(db_url, tmp_path, audit_months=("2026-05",), audit_rows_per_month=40)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("UPDATE audit_logs SET resource_type = 'recording', resource_id = 'rec-' || (id % 7)")
+        c.execute("UPDATE audit_logs SET actor_user_id = NULL WHERE id % 5 = 0")
+        holds = {"organization": [("organization", None, None, None)],
+                 "user": [("user", w.alice, None, None)],
+                 "resource": [("resource", None, "recording", "rec-3"), ("resource", None, "recording", "rec-4")]}
+        for scope in scopes:
+            for kind, user, rtype, rid in holds[scope]:
+                c.execute("INSERT INTO legal_holds (organization_id, scope, user_id, resource_type, resource_id, reason,"
+                          " case_reference, placed_by) VALUES (%s, %s, %s, %s, %s, %s, 'C-1', 'l')",
+                          (w.org, kind, user, rtype, rid, f"{kind} hold"))
+        expected = dict(c.execute(
+            "SELECT id, legal_hold_reasons(organization_id, actor_user_id, resource_type, resource_id) FROM audit_logs "
+            "WHERE legal_hold_applies(organization_id, actor_user_id, resource_type, resource_id)").fetchall())
+        result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
+        kept = dict(c.execute("SELECT id, hold_reason FROM audit_logs_held").fetchall())
+        assert kept == expected and result["rows_held"] == len(expected) > 0
+        # One organization hold gives one reason; the overlapping holds give rows several.
+        assert (len(set(kept.values())) == 1) == (scopes == ("organization",))
+
+
 def test_an_older_gzip_archive_still_verifies_and_restores(db_url, tmp_path):
     """Archives written before zstd (.csv.gz, as the archival wrote them) read back with the same checksum
     and rows, and restore with standard tools' path (COPY FROM the CSV)."""
