@@ -2,19 +2,30 @@
   config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key='activity_date',
+    unique_key=['organization_id', 'activity_date'],
     indexes=[{'columns': ['organization_id', 'activity_date', 'user_id'], 'unique': True}],
   )
 }}
--- Users who took part in (or started) a call, per organization and UTC day, up to the night's end: the
--- base of daily and monthly active users (distinct counts do not add up across days, so months count
--- from here). A run rebuilds the days of the night's window.
-with calls as (
-    select *
-    from {{ ref('stg_calls') }}
-    where started_at < {{ interval_end() }}
+-- Users who took part in (or started) a call, per organization and local day, for the days that had ended
+-- by the night's end: the base of daily and monthly active users (distinct counts do not add up across
+-- days, so months count from here). A run rebuilds the days of the night's window.
+with periods as (
+    select * from {{ ref('int_org_timezone_periods') }}
+),
+
+night_ends as (
+    {{ night_end_dates('periods') }}
+),
+
+calls as (
+    select c.*
+    from {{ ref('int_calls_local') }} as c
+    inner join night_ends as n on c.organization_id = n.organization_id
+    where c.started_at < {{ interval_end() }}
+        and c.call_date < n.end_date
     {% if is_incremental() %}
-      and started_at >= {{ window_start() }}
+        and c.started_at >= {{ local_day_read_start(local_window_start_date()) }}
+        and c.call_date >= {{ local_window_start_date() }}
     {% endif %}
 ),
 

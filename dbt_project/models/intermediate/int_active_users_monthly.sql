@@ -6,7 +6,7 @@
     indexes=[{'columns': ['organization_id', 'activity_month'], 'unique': True}],
   )
 }}
--- Distinct active users per organization and month, counting the days up to the night's end. Distinct
+-- Distinct active users per organization and local month, counting the days up to the night's end. Distinct
 -- counts do not add up across days, and counting them from the daily rows of all history in the summary
 -- view grew with the history: a run recounts only the months its window touches.
 with active_users as (
@@ -14,7 +14,7 @@ with active_users as (
     from {{ ref('int_active_users_daily') }}
     where activity_date < {{ interval_end_date() }}
     {% if is_incremental() %}
-      and activity_date >= date_trunc('month', {{ window_start_date() }})::date
+      and activity_date >= date_trunc('month', {{ local_window_start_date() }})::date
     {% endif %}
 ),
 

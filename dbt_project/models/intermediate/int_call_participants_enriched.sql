@@ -1,10 +1,10 @@
--- Participants with their call's organization and UTC date (the grain of activity metrics).
+-- Participants with their call's organization and local date (the grain of activity metrics).
 with call_participants as (
     select * from {{ ref('stg_call_participants') }}
 ),
 
 calls as (
-    select * from {{ ref('stg_calls') }}
+    select * from {{ ref('int_calls_local') }}
 ),
 
 final as (

@@ -2,18 +2,30 @@
   config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key='activity_date',
+    unique_key=['organization_id', 'activity_date'],
     indexes=[{'columns': ['organization_id', 'activity_date'], 'unique': True}],
   )
 }}
--- Calls, call time, participants, active users, members and call quality per organization and UTC day
--- (every day with calls or metered usage), up to the night's end; a run rebuilds the night's window.
-with calls as (
-    select *
-    from {{ ref('stg_calls') }}
-    where started_at < {{ interval_end() }}
+-- Calls, call time, participants, active users, members and call quality per organization and local day
+-- (every day with calls or metered usage), for the days that had ended by the night's end; a run rebuilds
+-- the night's window. A call's quality counts on the local day the call started.
+with periods as (
+    select * from {{ ref('int_org_timezone_periods') }}
+),
+
+night_ends as (
+    {{ night_end_dates('periods') }}
+),
+
+calls as (
+    select c.*
+    from {{ ref('int_calls_local') }} as c
+    inner join night_ends as n on c.organization_id = n.organization_id
+    where c.started_at < {{ interval_end() }}
+        and c.call_date < n.end_date
     {% if is_incremental() %}
-      and started_at >= {{ window_start() }}
+        and c.started_at >= {{ local_day_read_start(local_window_start_date()) }}
+        and c.call_date >= {{ local_window_start_date() }}
     {% endif %}
 ),
 
@@ -26,7 +38,7 @@ active_users as (
     from {{ ref('int_active_users_daily') }}
     where activity_date < {{ interval_end_date() }}
     {% if is_incremental() %}
-      and activity_date >= {{ window_start_date() }}
+      and activity_date >= {{ local_window_start_date() }}
     {% endif %}
 ),
 
@@ -39,12 +51,22 @@ usage_daily as (
     from {{ ref('int_usage_daily') }}
     where usage_date < {{ interval_end_date() }}
     {% if is_incremental() %}
-      and usage_date >= {{ window_start_date() }}
+      and usage_date >= {{ local_window_start_date() }}
     {% endif %}
 ),
 
 members as (
-    select * from {{ ref('stg_organization_members') }}
+    -- Joined and left on local days: a member counts on the days from the one they joined to the one
+    -- before they left.
+    select
+        m.organization_id,
+        {{ local_date('m.joined_at') }}     as joined_date,
+        {{ local_date('m.left_at', 'pl') }} as left_date
+    from {{ ref('stg_organization_members') }} as m
+    inner join periods as p
+        on m.organization_id = p.organization_id and {{ in_zone_period('m.joined_at') }}
+    left join periods as pl
+        on m.organization_id = pl.organization_id and {{ in_zone_period('m.left_at', 'pl') }}
 ),
 
 calls_daily as (
@@ -80,13 +102,13 @@ active_daily as (
 
 quality_daily as (
     select
-        q.organization_id,
-        q.call_date                       as activity_date,
+        c.organization_id,
+        c.call_date                       as activity_date,
         sum(q.scored_samples)             as quality_samples,
         sum(q.avg_mos * q.scored_samples) as mos_sum
     from participant_quality as q
-    where q.call_id in (select c.call_id from calls as c)
-        and q.scored_samples > 0
+    inner join calls as c on q.call_id = c.call_id
+    where q.scored_samples > 0
     group by 1, 2
 ),
 
@@ -120,8 +142,8 @@ final as (
         (
             select count(*) from members as m
             where m.organization_id = s.organization_id
-                and m.joined_at < ((s.activity_date + 1)::timestamp at time zone 'UTC')
-                and (m.left_at is null or m.left_at >= ((s.activity_date + 1)::timestamp at time zone 'UTC'))
+                and m.joined_date <= s.activity_date
+                and (m.left_date is null or m.left_date > s.activity_date)
         )                                    as members,
         coalesce(q.quality_samples, 0)       as quality_samples,
         q.mos_sum

@@ -5,7 +5,9 @@
     indexes=[{'columns': ['organization_id', 'usage_date'], 'unique': True}],
   )
 }}
--- One row per organization and UTC day: metered minutes, calls, AI calls by feature, storage, cost.
+-- One row per organization and local day (the organization's time zone, macros/local_calendar.sql):
+-- metered minutes, calls, AI calls by feature, storage, cost. The local dates are stored in the aggregates
+-- below, so reading this view costs what it did with UTC days.
 -- A materialized view over the incremental daily aggregates (org x day rows, not raw events), so its
 -- refresh stays small; the unique index lets dashboards refresh it CONCURRENTLY.
 -- Cost: the AI list cost of the day (price book); plan fees and overage are monthly (monthly_costs).

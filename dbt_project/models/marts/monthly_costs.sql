@@ -6,7 +6,8 @@
     indexes=[{'columns': ['organization_id', 'month'], 'unique': True}],
   )
 }}
--- Monthly costs per organization, the input for invoices: the same rules as the SQL function
+-- Monthly costs per organization and local month (the organization's time zone: a month is its local
+-- days, as org_local_month_bounds() says), the input for invoices: the same rules as the SQL function
 -- calculate_monthly_costs() (plan fee prorated by subscription days, allowances prorated and floored,
 -- overage at the rates of the month's last plan unless it is hard-capped, provider cost of AI events),
 -- computed from the daily aggregates instead of the raw usage so a night re-reads days, not months.
@@ -18,12 +19,36 @@ with usage_daily as (
     where usage_date < {{ interval_end_date() }}
 ),
 
+periods as (
+    select * from {{ ref('int_org_timezone_periods') }}
+),
+
 organizations as (
-    select * from {{ ref('stg_organizations') }}
+    -- Created and deleted on local days (org_local_date).
+    select
+        o.organization_id,
+        o.plan,
+        {{ local_date('o.created_at') }}       as created_date,
+        {{ local_date('o.deleted_at', 'pd') }} as deleted_date
+    from {{ ref('stg_organizations') }} as o
+    inner join periods as p
+        on o.organization_id = p.organization_id and {{ in_zone_period('o.created_at') }}
+    left join periods as pd
+        on o.organization_id = pd.organization_id and {{ in_zone_period('o.deleted_at', 'pd') }}
 ),
 
 subscriptions as (
-    select * from {{ ref('stg_subscriptions') }}
+    -- Started and ended on local days, as billing_plan_segments() clips them.
+    select
+        s.organization_id,
+        s.plan,
+        {{ local_date('s.started_at') }}     as started_date,
+        {{ local_date('s.ended_at', 'pe') }} as ended_date
+    from {{ ref('stg_subscriptions') }} as s
+    inner join periods as p
+        on s.organization_id = p.organization_id and {{ in_zone_period('s.started_at') }}
+    left join periods as pe
+        on s.organization_id = pe.organization_id and {{ in_zone_period('s.ended_at', 'pe') }}
 ),
 
 billing_plans as (
@@ -39,7 +64,7 @@ months as (
     select distinct date_trunc('month', usage_date)::date as month
     from usage_daily
     {% if is_incremental() %}
-    where usage_date >= {{ window_start_date() }}
+    where usage_date >= {{ local_window_start_date() }}
        or max_received_at > {{ processed_since('source_max_received_at', var('watermark_margin_minutes') ~ ' minutes') }}
     {% endif %}
 ),
@@ -52,8 +77,8 @@ org_months as (
         (m.month + interval '1 month')::date as month_end
     from months as m
     inner join organizations as o
-        on o.created_at < ((m.month + interval '1 month')::timestamp at time zone 'UTC')
-            and (o.deleted_at is null or o.deleted_at >= (m.month::timestamp at time zone 'UTC'))
+        on o.created_date < (m.month + interval '1 month')::date
+            and (o.deleted_date is null or m.month <= o.deleted_date)
 ),
 
 subscription_segments as (
@@ -62,13 +87,13 @@ subscription_segments as (
         om.month,
         om.month_end,
         s.plan,
-        greatest((s.started_at at time zone 'UTC')::date, om.month)                        as seg_start,
-        least(coalesce((s.ended_at at time zone 'UTC')::date, om.month_end), om.month_end) as seg_end
+        greatest(s.started_date, om.month)                        as seg_start,
+        least(coalesce(s.ended_date, om.month_end), om.month_end) as seg_end
     from org_months as om
     inner join subscriptions as s
         on om.organization_id = s.organization_id
-            and (s.started_at at time zone 'UTC')::date < om.month_end
-            and coalesce((s.ended_at at time zone 'UTC')::date, om.month_end) > om.month
+            and om.month_end > s.started_date
+            and coalesce(s.ended_date, om.month_end) > om.month
 ),
 
 segments as (

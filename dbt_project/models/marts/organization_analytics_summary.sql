@@ -5,9 +5,10 @@
     indexes=[{'columns': ['organization_id', 'period_type', 'period_start'], 'unique': True}],
   )
 }}
--- One row per organization and period ('day' and 'month', UTC): users (members at the period's end),
--- active users, calls, minutes, average MOS, AI cost by feature, total cost; months add what the
--- invoice bills. Built on daily_usage_summary and the daily aggregates, never on raw events.
+-- One row per organization and period ('day' and 'month' of the organization's local calendar): users
+-- (members at the period's end), active users, calls, minutes, average MOS, AI cost by feature, total
+-- cost; months add what the invoice bills. Built on daily_usage_summary and the daily aggregates, never on
+-- raw events; a month is its local days, as a billing month is.
 with activity as (
     select * from {{ ref('int_org_activity_daily') }}
 ),

@@ -5,6 +5,9 @@ The amounts come from SQL (``billing_plan_segments`` for the prorated plan fees,
 ``calculate_monthly_costs()``, so the report and the invoice cannot disagree. Python decides what an
 invoice is: its lines, its number, when it is finalized, and late-usage adjustments.
 
+Months are the organization's local months (migration 1500: ``org_local_month_bounds``, the zone in force
+for each local day); Python never computes a month's bounds itself.
+
 Lifecycle: the running month has a *draft* invoice, recomputed every night; once the month is over the
 next run computes it one last time and *finalizes* it. A finalized invoice never changes (a trigger
 refuses it): usage for its month that arrives later, within the grace period, is billed as
@@ -58,8 +61,12 @@ def parse_month(text: str) -> dt.date:
         raise ValueError(f"not a month (YYYY-MM): {text!r}") from None
 
 
-def _utc_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+def local_month_bounds(conn: psycopg.Connection, org: uuid.UUID, month: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """When ``org``'s local ``month`` starts and ends (instants; the end is exclusive)."""
+    row = conn.execute("SELECT starts_at, ends_at FROM org_local_month_bounds(%s, %s)", (org, month)).fetchone()
+    if row is None or row[0] is None:
+        raise InvoiceError(f"unknown organization {org}")
+    return row[0], row[1]
 
 
 @dataclass
@@ -156,13 +163,14 @@ def _late_usage_lines(conn: psycopg.Connection, org: uuid.UUID, month: dt.date, 
         (org, prev)).fetchone()
     if inv is None or inv["usage_cutoff_at"] is None:
         return [], 0
-    grace_end = _utc_midnight(month) + dt.timedelta(days=settings.late_usage_grace_days)
+    prev_start, prev_end = local_month_bounds(conn, org, prev)
+    grace_end = prev_end + dt.timedelta(days=settings.late_usage_grace_days)
     late_until = min(cutoff, grace_end)
     unbilled = scalar(conn,
         """SELECT count(*) FROM usage_records
            WHERE organization_id = %s AND recorded_at >= %s AND recorded_at < %s
              AND received_at >= %s AND received_at >= %s AND metric IN ('call_minutes', 'ai_calls')""",
-        (org, _utc_midnight(prev), _utc_midnight(month), inv["usage_cutoff_at"], grace_end))
+        (org, prev_start, prev_end, inv["usage_cutoff_at"], grace_end))
     if late_until <= inv["usage_cutoff_at"]:
         return [], unbilled
     counts = conn.cursor(row_factory=dict_row).execute(
@@ -170,7 +178,7 @@ def _late_usage_lines(conn: psycopg.Connection, org: uuid.UUID, month: dt.date, 
            WHERE organization_id = %s AND recorded_at >= %s AND recorded_at < %s
              AND received_at >= %s AND received_at < %s AND metric IN ('call_minutes', 'ai_calls')
            GROUP BY metric""",
-        (org, _utc_midnight(prev), _utc_midnight(month), inv["usage_cutoff_at"], late_until)).fetchall()
+        (org, prev_start, prev_end, inv["usage_cutoff_at"], late_until)).fetchall()
     if not counts:
         return [], unbilled
     billed = _costs(conn, org, prev, inv["usage_cutoff_at"])
@@ -202,17 +210,20 @@ def generate_invoice(conn: psycopg.Connection, org: uuid.UUID | str, month: dt.d
                      settings: BillingSettings | None = None) -> InvoiceResult:
     """Create or refresh ``org``'s invoice for ``month`` in one transaction; safe to run twice at once.
 
-    ``finalize`` defaults to: the month is over. A finalized invoice is left as it is.
+    ``finalize`` defaults to: the month is over (its last local day has ended). A finalized invoice is left
+    as it is.
     """
     org = uuid.UUID(str(org))
     month = month_start(month)
     now = now or dt.datetime.now(dt.UTC)
     settings = settings or BillingSettings.from_env()
     period_end = next_month(month)
+    starts_at, ends_at = local_month_bounds(conn, org, month)
     if finalize is None:
-        finalize = now >= _utc_midnight(period_end)
-    if finalize and now < _utc_midnight(period_end):
-        raise InvoiceError(f"cannot finalize the invoice for {month:%Y-%m} before the month is over")
+        finalize = now >= ends_at
+    if finalize and now < ends_at:
+        raise InvoiceError(f"cannot finalize the invoice for {month:%Y-%m} before the month is over "
+                           f"(it ends at {ends_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC)")
     with conn.transaction():
         # One invoice writer per organization at a time; numbers are max+1 under this lock.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('auralink.invoice:' || %s::text))", (str(org),))
@@ -233,7 +244,8 @@ def generate_invoice(conn: psycopg.Connection, org: uuid.UUID | str, month: dt.d
                     "ai_calls": str(costs["ai_calls"]), "included_minutes": str(costs["included_minutes"]),
                     "included_ai_calls": str(costs["included_ai_calls"]),
                     "late_usage_grace_days": settings.late_usage_grace_days,
-                    "unbilled_late_records": unbilled}
+                    "unbilled_late_records": unbilled,
+                    "period_starts_at": starts_at.isoformat(), "period_ends_at": ends_at.isoformat()}
         email = conn.execute(
             """SELECT u.email FROM organization_members m JOIN users u ON u.id = m.user_id
                WHERE m.organization_id = %s AND m.left_at IS NULL AND u.erased_at IS NULL
@@ -279,11 +291,13 @@ def generate_invoice(conn: psycopg.Connection, org: uuid.UUID | str, month: dt.d
 
 
 def billable_organizations(conn: psycopg.Connection, month: dt.date) -> list[uuid.UUID]:
-    """Organizations that existed during ``month`` (created before its end, not deleted before its start)."""
+    """Organizations that existed during their local ``month`` (created before its end, not deleted before
+    its start)."""
     rows = conn.execute(
         """SELECT id FROM organizations
-           WHERE created_at < %s AND (deleted_at IS NULL OR deleted_at >= %s)
-           ORDER BY id""", (_utc_midnight(next_month(month)), _utc_midnight(month))).fetchall()
+           WHERE org_local_date(id, created_at) < %(end)s
+             AND (deleted_at IS NULL OR org_local_date(id, deleted_at) >= %(start)s)
+           ORDER BY id""", {"start": month_start(month), "end": next_month(month)}).fetchall()
     return [r[0] for r in rows]
 
 

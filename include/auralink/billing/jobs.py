@@ -1,5 +1,6 @@
 """Nightly billing job: close every month ended by the night's end and not yet finalized, refresh the
-running month's draft. "Now" is the night's interval end, so re-running a past night bills as it did."""
+running month's draft; months are each organization's local months. "Now" is the night's interval end,
+so re-running a past night bills as it did."""
 
 from __future__ import annotations
 
@@ -52,34 +53,35 @@ def _orgs_for(conn, month: dt.date) -> list:
 
 
 def _due_work(conn, now: dt.datetime, draft_current: bool, org: uuid.UUID | None) -> list[tuple]:
-    """(organization, month) pairs in month order: for each organization, every ended month from the one
-    after its last finalized invoice (or its oldest draft, or last month for a new organization) to last
-    month, at most MAX_CATCH_UP_MONTHS back; then the running month's draft."""
+    """(organization, month) pairs in month order: for each organization, every ended local month from the
+    one after its last finalized invoice (or its oldest draft, or last month for a new organization) to
+    last month, at most MAX_CATCH_UP_MONTHS back; then the running month's draft. "Last month" and "the
+    running month" are the organization's own: at 02:00 UTC on the 1st a Honolulu organization is still in
+    the previous month."""
     from auralink.billing.invoices import month_start, next_month, previous_month
 
-    today = now.astimezone(dt.UTC).date()
-    last_closed = previous_month(today)
-    oldest = last_closed
-    for _ in range(MAX_CATCH_UP_MONTHS - 1):
-        oldest = previous_month(oldest)
     rows = conn.execute(
         """SELECT o.id,
                   (SELECT max(i.period_start) FROM invoices i WHERE i.organization_id = o.id AND i.status <> 'draft'),
                   (SELECT min(i.period_start) FROM invoices i WHERE i.organization_id = o.id AND i.status = 'draft'),
-                  o.created_at
+                  org_local_date(o.id, o.created_at), org_local_date(o.id, %(now)s),
+                  (SELECT org_local_date(o.id, o.deleted_at))
            FROM organizations o
            WHERE (%(org)s::uuid IS NULL OR o.id = %(org)s::uuid)
-             AND (o.deleted_at IS NULL OR o.deleted_at >= %(oldest)s)
-             AND o.created_at < %(end)s
            ORDER BY o.id""",
-        {"org": org, "oldest": dt.datetime.combine(oldest, dt.time(), tzinfo=dt.UTC),
-         "end": dt.datetime.combine(next_month(today), dt.time(), tzinfo=dt.UTC)}).fetchall()
+        {"org": org, "now": now}).fetchall()
     work = []
-    for org_id, last_final, first_draft, created_at in rows:
+    for org_id, last_final, first_draft, created_on, today, deleted_on in rows:
+        last_closed = previous_month(today)
+        oldest = last_closed
+        for _ in range(MAX_CATCH_UP_MONTHS - 1):
+            oldest = previous_month(oldest)
+        if created_on >= next_month(today) or (deleted_on is not None and deleted_on < oldest):
+            continue
         first = next_month(last_final) if last_final else last_closed
         if first_draft is not None:     # a draft whose month ended while the job was not running
             first = min(first, first_draft)
-        first = max(first, oldest, month_start(created_at.astimezone(dt.UTC).date()))
+        first = max(first, oldest, month_start(created_on))
         m = first
         while m <= last_closed:
             work.append((org_id, m))

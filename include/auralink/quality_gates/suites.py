@@ -166,13 +166,16 @@ _RECENT_CALL_QUALITY = f"SELECT * FROM analytics.fct_call_quality WHERE call_id 
 
 
 def last_day_covered(source: str, time_column: str, description: str) -> Check:
-    """Volume: every organization with ``source`` rows on the interval's last (UTC) day has a row for that
-    day in the batch (a mart keyed by organization_id and usage_date)."""
-    query = (f"SELECT s.organization_id, s.usage_date FROM (SELECT DISTINCT organization_id, "
-             f"({time_column} AT TIME ZONE 'UTC')::date AS usage_date FROM {source} "
-             f"WHERE {time_column} >= {{end}} - interval '1 day' AND {time_column} < {{end}}) AS s "
-             "LEFT JOIN {batch} AS b ON b.organization_id = s.organization_id AND b.usage_date = s.usage_date "
-             "WHERE b.organization_id IS NULL")
+    """Volume: every organization with ``source`` rows on its last local day that had ended by the
+    interval's end has a row for that day in the batch (a mart keyed by organization_id and usage_date, on
+    the organizations' local days: org_local_date(), migration 1500)."""
+    query = ("SELECT d.organization_id, d.usage_date FROM (SELECT o.id AS organization_id, "
+             "org_local_date(o.id, {end}) - 1 AS usage_date FROM organizations AS o) AS d "
+             "LEFT JOIN {batch} AS b ON b.organization_id = d.organization_id AND b.usage_date = d.usage_date "
+             f"WHERE b.organization_id IS NULL AND EXISTS (SELECT 1 FROM {source} AS s "
+             f"WHERE s.organization_id = d.organization_id "
+             f"AND s.{time_column} >= org_local_day_start(d.organization_id, d.usage_date) "
+             f"AND s.{time_column} < org_local_day_start(d.organization_id, d.usage_date + 1))")
     return Check("UnexpectedRowsExpectation", {"unexpected_rows_query": query}, column="usage_date",
                  description=description)
 

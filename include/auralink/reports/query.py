@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -54,14 +53,14 @@ def build_query(defn: ReportDefinition) -> str:
 
 def run_report(conn: psycopg.Connection, defn: ReportDefinition, organization_id: uuid.UUID | str, timezone: str,
                as_of: dt.datetime) -> ReportData:
-    """The report's rows for the date range that ends the day before ``as_of`` in ``timezone``."""
-    tz = ZoneInfo(timezone)
-    first, last = defn.date_range(as_of.astimezone(tz).date())
-    params: dict[str, Any] = {
-        "org": uuid.UUID(str(organization_id)), "tz": timezone,
-        "start": dt.datetime.combine(first, dt.time(), tzinfo=tz),
-        "end": dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz),
-    }
+    """The report's rows for the date range that ends the day before ``as_of``, in the organization's local
+    days (org_local_date(), as the marts); ``timezone`` is the zone the report is labelled with."""
+    org = uuid.UUID(str(organization_id))
+    today = conn.execute("SELECT org_local_date(%s, %s)", (org, as_of)).fetchone()[0]
+    first, last = defn.date_range(today)
+    start, end = conn.execute("SELECT org_local_day_start(%(org)s, %(first)s), org_local_day_start(%(org)s, %(after)s)",
+                              {"org": org, "first": first, "after": last + dt.timedelta(days=1)}).fetchone()
+    params: dict[str, Any] = {"org": org, "tz": timezone, "start": start, "end": end}
     for i, f in enumerate(defn.filters):
         params[f"f{i}"] = f.value
     rows = conn.execute(build_query(defn), params).fetchall()

@@ -2,8 +2,9 @@
 
 Scale knobs: organizations, days, audit events per user-day. The plan mix (60% free, 30% pro, 10%
 enterprise; the first three organizations are one of each so small seeds cover every plan), user counts,
-call volumes (business hours in the organization's time zone, fewer at weekends), log-normal call
-durations, a bad-network tail (~8% of calls), AI usage by feature priced from the price book, and the
+call volumes (business hours in the organization's time zone, fewer at weekends, and a few calls around
+local midnight; the first seven organizations are in Asia/Tokyo, Pacific/Honolulu, Pacific/Auckland, UTC,
+America/New_York, Europe/Berlin and Asia/Kolkata), log-normal call durations, a bad-network tail (~8% of calls), AI usage by feature priced from the price book, and the
 suspicious audit patterns the security rules look for are in :mod:`auralink.seed.vocab`.
 
 usage_records are per-participant-minute metering (``call_minutes``), one ``ai_calls`` record per AI
@@ -42,6 +43,7 @@ from collections import defaultdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
@@ -245,7 +247,8 @@ class _Generator:
         rng = np.random.default_rng([cfg.seed, index])
         plan = ["enterprise", "pro", "free"][index] if index < 3 else r.choices(
             list(vocab.PLAN_MIX), weights=list(vocab.PLAN_MIX.values()))[0]
-        tz, offset, country = r.choice(vocab.TIMEZONES)
+        drawn = r.choice(vocab.TIMEZONES)   # drawn for every organization, so the later draws stay as they were
+        tz, offset, country = vocab.SEED_ZONES[index] if index < len(vocab.SEED_ZONES) else drawn
         name = f"{r.choice(vocab.ORG_WORDS_A)} {r.choice(vocab.ORG_WORDS_B)}"
         slug = f"{name.lower().replace(' ', '-')}-{index}"
         org_id = _uuid(r)
@@ -257,6 +260,9 @@ class _Generator:
                        "allow" if plan == "enterprise" else "deny")])
         # The consent exceptions draw from their own stream, so planting them changes nothing else.
         self.plants = random.Random(f"auralink-consent-plants:{cfg.seed}:{index}")
+        # Calls around local midnight draw from their own stream too.
+        self.night = random.Random(f"auralink-local-midnight:{cfg.seed}:{index}")
+        self.zone = ZoneInfo(tz)
 
         users = self._users(r, plan, slug, country, org_created)
         self._subscriptions(r, org_id, plan, org_created, len(users))
@@ -382,6 +388,12 @@ class _Generator:
         local_hour = min(22.0, max(6.0, r.gauss(13.0, 2.6)))
         return int(day_start + ((local_hour - offset) % 24) * 3600 + r.randint(0, 59))
 
+    def _around_local_midnight(self, day_start: int) -> int:
+        """A time within 45 minutes of a local midnight (the zone's offset that day), in the same UTC day."""
+        noon = dt.datetime.fromtimestamp(day_start + 43200, tz=dt.UTC).astimezone(self.zone)
+        offset = noon.utcoffset().total_seconds() / 3600 if noon.utcoffset() else 0.0
+        return int(day_start + ((self.night.uniform(23.25, 24.75) - offset) % 24) * 3600)
+
     def _calls(self, r, rng, org_id, slug, plan, offset, country, users) -> list[dict]:
         _, _, rate = vocab.PLAN_SHAPE[plan]
         region = r.choice(vocab.REGIONS)
@@ -391,6 +403,8 @@ class _Generator:
         for day_start, factor in self._day_starts():
             for _ in range(int(rng.poisson(len(users) * rate * factor))):
                 started = self._business_time(r, day_start, offset)
+                if self.night.random() < vocab.LOCAL_MIDNIGHT_CALL_SHARE:
+                    started = self._around_local_midnight(day_start)
                 status = r.choices(["completed", "missed", "failed"], weights=[90, 6, 4])[0]
                 duration = (int(min(7200, max(20, r.lognormvariate(math.log(360), 0.9)))) if status == "completed"
                             else (0 if status == "missed" else r.randint(5, 60)))
@@ -719,6 +733,11 @@ def seed_database(cfg: SeedConfig, url: str | None = None, *, progress: bool = T
         if replica:  # setting it back needs superuser too
             conn.execute("SET LOCAL session_replication_role = origin")
         conn.execute("SELECT setval(pg_get_serial_sequence('call_participants', 'id'), GREATEST(1, (SELECT max(id) FROM call_participants)))")
+        # The zone each organization started with (the trigger that records it is off during a replica load).
+        conn.execute("""INSERT INTO organization_timezone_history (organization_id, timezone, effective_from, first_local_date)
+                        SELECT o.id, o.timezone, '-infinity', '-infinity' FROM organizations o
+                        WHERE NOT EXISTS (SELECT 1 FROM organization_timezone_history h WHERE h.organization_id = o.id)
+                        ORDER BY o.id""")
         conn.commit()
         conn.execute("ANALYZE")
         conn.commit()

@@ -14,6 +14,15 @@ ORG_WORDS_B = ["Health", "Logistics", "Labs", "Legal", "Robotics", "Media", "Fin
 TIMEZONES = [("America/New_York", -5, "US"), ("America/Los_Angeles", -8, "US"), ("Europe/Berlin", 1, "DE"),
              ("Europe/London", 0, "GB"), ("Europe/Paris", 1, "FR"), ("Asia/Tokyo", 9, "JP"),
              ("Australia/Sydney", 10, "AU"), ("America/Sao_Paulo", -3, "BR"), ("Asia/Kolkata", 5, "IN")]
+# The first organizations' zones, in this order, so a seed of seven organizations covers every calendar
+# the analytics and billing must get right: UTC-10 (no daylight saving), UTC+9, UTC+13 in November
+# (daylight saving, the date line's other side), UTC itself, UTC-5 and UTC+1 (both with daylight
+# saving) and UTC+5:30. The small test seed (four organizations) has the first four.
+SEED_ZONES = [("Asia/Tokyo", 9, "JP"), ("Pacific/Honolulu", -10, "US"), ("Pacific/Auckland", 13, "NZ"),
+              ("UTC", 0, "GB"), ("America/New_York", -5, "US"), ("Europe/Berlin", 1, "DE"),
+              ("Asia/Kolkata", 5.5, "IN")]
+# Share of calls placed around local midnight (23:15 to 00:45), where a UTC calendar splits days wrongly.
+LOCAL_MIDNIGHT_CALL_SHARE = 0.05
 FOREIGN_COUNTRIES = ["RU", "CN", "NG", "KP", "IR", "VN", "RO", "UA"]
 PLAN_MIX = {"free": 0.6, "pro": 0.3, "enterprise": 0.1}
 # users per organization (low, high) and calls per user per weekday
