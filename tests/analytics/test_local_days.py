@@ -169,13 +169,15 @@ def test_custom_reports_cut_the_same_local_days_as_the_marts(calendar):
     from auralink.reports.query import run_report
 
     url, _, orgs, after = calendar
+    # Up to Nov 20: the fixture skips the nights of Nov 22 to Dec 1, and a skipped night's calls wait for
+    # a backfill (only usage and AI events are re-read at any age), so later days are compared nowhere.
     defn = validate({"metrics": [{"column": "calls", "agg": "count"}], "dimensions": ["day"],
-                     "date_range": {"start": "2026-03-01", "end": "2026-11-30"}})
+                     "date_range": {"start": "2026-03-01", "end": "2026-11-20"}})
     with psycopg.connect(url) as conn:
         for key in ("new_york", "auckland", "honolulu", "tokyo", "mover"):
             org = orgs[key]
             zone = conn.execute("SELECT timezone FROM organizations WHERE id = %s", (org,)).fetchone()[0]
             data = run_report(conn, defn, org, zone, dt.datetime(2026, 12, 2, 2, tzinfo=UTC))
             report = {day: calls for day, calls in data.rows}
-            marts = {d: c for (o, d), (_, c) in after["C"].items() if o == org and d <= dt.date(2026, 11, 30)}
+            marts = {d: c for (o, d), (_, c) in after["C"].items() if o == org and d <= dt.date(2026, 11, 20)}
             assert report == marts, key
