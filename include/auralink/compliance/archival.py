@@ -56,6 +56,8 @@ COLUMNS = ["id", "organization_id", "actor_user_id", "actor_email", "actor_type"
            "response_metadata", "old_values", "new_values", "occurred_at"]
 _COLS = ", ".join(COLUMNS)
 _LOCK_NAMESPACE = 0x41524348  # "ARCH"
+DETACH_MAX_WAIT_S = 120.0  # then the month stays attached and is archived on a later night
+DETACH_PAUSE_S = 0.03
 STEPS = ("after_held_moved", "mid_write", "after_written", "after_verified", "after_detach")
 
 
@@ -484,8 +486,23 @@ def _writers_waiting(conn: psycopg.Connection, name: str) -> bool:
 
 def _detach_and_drop(conn: psycopg.Connection, name: str) -> None:
     # With a DEFAULT partition DETACH cannot be CONCURRENTLY and takes ACCESS EXCLUSIVE on audit_logs:
-    # short lock_timeout attempts with backoff, so inserts never queue behind it for long.
-    conn.execute("SELECT exec_with_lock_retry(%s, ARRAY[%s])", (name, f'ALTER TABLE audit_logs DETACH PARTITION "{name}"'))
+    # one 150 ms attempt at a time (exec_with_lock_retry with no wait of its own), so an insert never
+    # queues behind it for longer, and the next attempt after a short pause. A reader's back-to-back
+    # queries on audit_logs leave it free only in the moment between two of them, and an attempt must be
+    # waiting then: with the function's own backoff (up to 2 s between attempts) the month gave up after
+    # 60 s more often than not, and the pass (its file written and verified) was done again next night.
+    detach = f'ALTER TABLE audit_logs DETACH PARTITION "{name}"'
+    deadline = time.monotonic() + DETACH_MAX_WAIT_S
+    while True:
+        try:
+            with conn.transaction():  # a savepoint: a refused attempt leaves the pass's transaction as it was
+                conn.execute("SELECT exec_with_lock_retry(%s, ARRAY[%s], interval '150 milliseconds', interval '0')",
+                             (name, detach))
+            break
+        except psycopg.errors.LockNotAvailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(DETACH_PAUSE_S)
     _pause_point("after_detach")
     conn.execute(f'DROP TABLE "{name}"')
 
