@@ -275,48 +275,25 @@ def held_rows_predicate(alias: str, scopes: set[str]) -> str:
     return "(" + " OR ".join(branches) + ")" if branches else "false"
 
 
-# The arguments of legal_hold_reasons each hold scope can match on: with no hold of a scope in force,
-# its argument changes nothing, so it is passed as NULL.
-_REASON_ARGS = {"organization": ("organization_id",), "user": ("actor_user_id",),
-                "resource": ("resource_type", "resource_id")}
-_REASON_ARG_TYPES = {"organization_id": "uuid", "actor_user_id": "uuid", "resource_type": "text", "resource_id": "text"}
-
-
 def _move_held_rows(conn: psycopg.Connection, name: str) -> dict[str, int]:
     """Held rows to audit_logs_held, deleted from the partition only once copied; {reason: rows}."""
     scopes = {s for (s,) in conn.execute("SELECT DISTINCT scope FROM legal_holds_in_force()").fetchall()}
     if not scopes:
         return {}
-    # Each row's reason is legal_hold_reasons' (the rule's one place), evaluated once per distinct value of
-    # the arguments a scope in force matches on (an organization under hold: once), not once per row: a
-    # call per held row took ~50 s for a month's 350k held rows. legal_holds is locked (SHARE) meanwhile.
-    keys = [c for scope in sorted(scopes) for c in _REASON_ARGS[scope]]
-    args = [f"k.{c}" if c in keys else f"NULL::{sql_type}" for c, sql_type in _REASON_ARG_TYPES.items()]
-    key_list = ", ".join(keys)
-    # Equalities a hash join can use, NULL (an event without an actor) matching NULL only.
-    same = " AND ".join(f"(g.{c} IS NULL) = (k.{c} IS NULL) AND COALESCE(g.{c}::text, '') = COALESCE(k.{c}::text, '')"
-                        for c in keys)
+    reason = holds.reason_expression("p.organization_id", "p.actor_user_id", "p.resource_type", "p.resource_id")
     # One statement: the held rows leave the partition and land in audit_logs_held together (a failure
     # of either rolls back both), found through the organization/user indexes, not a second scan.
     rows = conn.execute(
         f"""WITH gone AS (
                 DELETE FROM "{name}" p WHERE {held_rows_predicate("p", scopes)}
-                RETURNING {", ".join("p." + c for c in COLUMNS)}),
-            reasons AS (
-                SELECT k.*, COALESCE({holds.reason_expression(*args)}, 'legal hold') AS hold_reason
-                FROM (SELECT DISTINCT {key_list} FROM gone) k),
-            moved AS (
-                INSERT INTO audit_logs_held ({_COLS}, hold_reason, source_partition)
-                SELECT {", ".join("g." + c for c in COLUMNS)}, k.hold_reason, %s
-                FROM gone g JOIN reasons k ON {same}
-                ON CONFLICT (id, occurred_at) DO UPDATE SET hold_reason = EXCLUDED.hold_reason
-                RETURNING hold_reason)
-            SELECT d.n, m.hold_reason, m.n FROM (SELECT count(*) AS n FROM gone) d
-            LEFT JOIN (SELECT hold_reason, count(*) AS n FROM moved GROUP BY hold_reason) m ON true""",
-        (name,)).fetchall()
-    by_reason = {r: int(n) for _, r, n in rows if r is not None}
-    if sum(by_reason.values()) != rows[0][0]:  # every row deleted is a row kept (rolls back otherwise)
-        raise ArchiveMismatch(f"{name}: {rows[0][0]} held rows left the partition, {sum(by_reason.values())} arrived")
+                RETURNING {", ".join("p." + c for c in COLUMNS)}, COALESCE({reason}, 'legal hold') AS hold_reason)
+            INSERT INTO audit_logs_held ({_COLS}, hold_reason, source_partition)
+            SELECT {_COLS}, hold_reason, %s FROM gone
+            ON CONFLICT (id, occurred_at) DO UPDATE SET hold_reason = EXCLUDED.hold_reason
+            RETURNING hold_reason""", (name,)).fetchall()
+    by_reason: dict[str, int] = {}
+    for (r,) in rows:
+        by_reason[r] = by_reason.get(r, 0) + 1
     return by_reason
 
 
