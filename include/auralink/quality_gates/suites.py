@@ -185,13 +185,15 @@ def last_day_covered(source: str, time_column: str, description: str) -> Check:
 # checked as each model builds; the ranges, volumes and references on the window are checked here, once.
 ANALYTICS_GATES: list[Gate] = [
     Gate("analytics.fct_call_quality", "call_date", window=_RECENT_CALL_QUALITY, checks=[
-        # Volume: every call of the window with telemetry has its row (an incremental run that missed
-        # new samples leaves calls out).
+        # Volume: every call of the window with a participant whose telemetry ended by the night's end has
+        # its row, as the model builds it (an incremental run that missed new samples leaves calls out; a
+        # call begun just before midnight whose samples come later is the next night's).
         Check("UnexpectedRowsExpectation", {"unexpected_rows_query": (
             "SELECT c.id AS call_id FROM calls AS c LEFT JOIN {batch} AS b ON b.call_id = c.id "
             "WHERE c.started_at >= {end} - interval '{days} days' AND c.started_at < {end} "
-            "AND EXISTS (SELECT 1 FROM call_quality_samples AS s WHERE s.call_id = c.id) AND b.call_id IS NULL")},
-            column="call_id", description="volume: every call of the window with quality samples has a row"),
+            "AND EXISTS (SELECT 1 FROM call_quality_samples AS s WHERE s.call_id = c.id "
+            "GROUP BY s.participant_id HAVING max(s.sampled_at) < {end}) AND b.call_id IS NULL")},
+            column="call_id", description="volume: every call of the window with telemetry ended by the night's end has a row"),
         *not_null("call_id", "organization_id", "call_date"),
         between("avg_mos", 1, 4.5),
         between("worst_participant_mos", 1, 4.5),
