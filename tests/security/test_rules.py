@@ -171,10 +171,12 @@ def test_thresholds_come_from_the_environment(audit, db, monkeypatch):
         SecuritySettings.from_env()
 
 
-def test_unknown_org_time_zone_falls_back_to_utc(audit, db):
-    db.execute("UPDATE organizations SET timezone = 'Mars/Olympus_Mons' WHERE id = %s", (audit.org,))
-    audit.event("admin", "api_key.created", dt.datetime(2026, 11, 10, 3, 0, tzinfo=dt.UTC))    # Tue 03:00 UTC
-    audit.event("admin", "api_key.created", dt.datetime(2026, 11, 10, 12, 0, tzinfo=dt.UTC))   # Tue 12:00 UTC
+def test_business_hours_are_those_of_the_zone_in_force_when_the_key_was_created(audit, db):
+    # New York until Tuesday 10 November, Tokyo from then (as organization_timezone_history records a change)
+    db.execute("INSERT INTO organization_timezone_history (organization_id, timezone, effective_from, first_local_date)"
+               " VALUES (%s, 'Asia/Tokyo', '2026-11-10 05:00+00', '2026-11-10')", (audit.org,))
+    audit.event("admin", "api_key.created", dt.datetime(2026, 11, 9, 15, 0, tzinfo=dt.UTC))    # Mon 10:00 New York
+    audit.event("admin", "api_key.created", dt.datetime(2026, 11, 10, 15, 0, tzinfo=dt.UTC))   # Wed 00:00 Tokyo
     run(db)
     [ev] = audit.events("api_key_after_hours")
-    assert ev["evidence"]["timezone"] == "UTC"
+    assert ev["evidence"]["timezone"] == "Asia/Tokyo" and ev["evidence"]["local_time"].startswith("2026-11-11T00:00")

@@ -229,20 +229,22 @@ def rule_admin_new_location(conn, win: Window, s: SecuritySettings) -> list[Find
 
 def rule_api_key_after_hours(conn, win: Window, s: SecuritySettings) -> list[Finding]:
     rows = conn.cursor(row_factory=dict_row).execute(
-        """WITH o AS (   -- an unknown zone name falls back to UTC instead of failing the rule
-               SELECT og.id, CASE WHEN EXISTS (SELECT 1 FROM pg_timezone_names n WHERE n.name = og.timezone)
-                                  THEN og.timezone ELSE 'UTC' END AS timezone
-               FROM organizations og
-               WHERE og.id IN (SELECT DISTINCT organization_id FROM audit_logs
-                               WHERE occurred_at >= %(since)s AND occurred_at < %(until)s AND action = ANY(%(actions)s)))
-           SELECT a.id, a.organization_id, a.actor_user_id, a.actor_email, host(a.ip_address) AS ip, a.occurred_at,
-                  a.resource_id, o.timezone, (a.occurred_at AT TIME ZONE o.timezone) AS local_time
-           FROM audit_logs a JOIN o ON o.id = a.organization_id
-           WHERE a.occurred_at >= %(since)s AND a.occurred_at < %(until)s AND a.action = ANY(%(actions)s)
-             AND a.outcome = 'success'
-             AND (extract(isodow FROM a.occurred_at AT TIME ZONE o.timezone)::int <> ALL(%(days)s)
-                  OR extract(hour FROM a.occurred_at AT TIME ZONE o.timezone) < %(start)s
-                  OR extract(hour FROM a.occurred_at AT TIME ZONE o.timezone) >= %(end)s)
+        # Business hours are those of the zone in force when the key was created (a change of zone takes
+        # effect from the next local day: organization_timezone_history), so an old night's finding never moves.
+        """WITH a AS (
+               SELECT a.id, a.organization_id, a.actor_user_id, a.actor_email, host(a.ip_address) AS ip,
+                      a.occurred_at, a.resource_id,
+                      (SELECT h.timezone FROM organization_timezone_history h
+                       WHERE h.organization_id = a.organization_id AND h.effective_from <= a.occurred_at
+                       ORDER BY h.effective_from DESC LIMIT 1) AS timezone
+               FROM audit_logs a
+               WHERE a.occurred_at >= %(since)s AND a.occurred_at < %(until)s AND a.action = ANY(%(actions)s)
+                 AND a.outcome = 'success')
+           SELECT a.*, (a.occurred_at AT TIME ZONE a.timezone) AS local_time
+           FROM a
+           WHERE extract(isodow FROM a.occurred_at AT TIME ZONE a.timezone)::int <> ALL(%(days)s)
+              OR extract(hour FROM a.occurred_at AT TIME ZONE a.timezone) < %(start)s
+              OR extract(hour FROM a.occurred_at AT TIME ZONE a.timezone) >= %(end)s
            ORDER BY a.occurred_at, a.id""",
         {"since": win.since, "until": win.until, "actions": list(s.api_key_actions), "days": list(s.business_days),
          "start": s.business_hours_start, "end": s.business_hours_end}).fetchall()
