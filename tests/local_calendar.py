@@ -42,9 +42,10 @@ class Calendar:
         return org
 
     def moved(self, org: uuid.UUID, zone: str, changed_on: dt.date) -> None:
-        """A change to ``zone`` made on local day ``changed_on``: it took effect at the next local midnight."""
+        """A change to ``zone`` made on local day ``changed_on``: it took effect at the start of the next local
+        month (the next billing period)."""
         old = self.zones[org][-1][1]
-        first = changed_on + dt.timedelta(days=1)
+        first = (changed_on.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
         effective = dt.datetime.combine(first, dt.time(), tzinfo=ZoneInfo(old)).astimezone(UTC)
         # The trigger dates a change by the clock; a past change is written as the trigger would have.
         self.conn.execute("SET session_replication_role = replica")
@@ -52,7 +53,7 @@ class Calendar:
         self.conn.execute("RESET session_replication_role")
         self.conn.execute("INSERT INTO organization_timezone_history (organization_id, timezone, effective_from, "
                           "first_local_date, changed_at) VALUES (%s, %s, %s, %s, %s)",
-                          (org, zone, effective, first, effective - dt.timedelta(hours=12)))
+                          (org, zone, effective, first, dt.datetime.combine(changed_on, dt.time(12), tzinfo=UTC)))
         self.zones[org].append((effective, zone, first))
 
     def call(self, org: uuid.UUID, at: dt.datetime, minutes: int | str = 10) -> None:

@@ -49,10 +49,10 @@ def calendar(migrated_template):
     # Under way at night A's end (02:00 UTC): Auckland's Nov 21 (since Nov 20 11:00 UTC), Honolulu's Nov 20.
     cal.call(orgs["auckland"], local(ZONES["auckland"], "2026-11-21T00:30"), 13)
     cal.call(orgs["honolulu"], local(ZONES["honolulu"], "2026-11-20T01:00"), 13)
-    # An organization that moved from Tokyo to Honolulu on Nov 9 (in force from Tokyo's Nov 10 midnight).
+    # An organization that moved from Tokyo to Honolulu on Oct 20 (in force from Tokyo's Nov 1 midnight).
     mover = cal.org("Asia/Tokyo")
-    cal.moved(mover, "Pacific/Honolulu", dt.date(2026, 11, 9))
-    for at in ("2026-11-09T14:00", "2026-11-09T16:00", "2026-11-10T12:00", "2026-11-11T09:30", "2026-11-11T10:30"):
+    cal.moved(mover, "Pacific/Honolulu", dt.date(2026, 10, 20))
+    for at in ("2026-10-31T14:00", "2026-10-31T16:00", "2026-11-01T12:00", "2026-11-02T09:30", "2026-11-02T10:30"):
         cal.call(mover, dt.datetime.fromisoformat(at).replace(tzinfo=UTC), 5)
     orgs["mover"] = mover
     after: dict[str, dict] = {}
@@ -121,22 +121,24 @@ def test_a_night_at_0200_utc_builds_the_days_that_ended(calendar):
     assert {k: v for k, v in b.items() if k in a} == a
 
 
-def test_a_zone_change_takes_effect_from_the_next_local_day(calendar):
+def test_a_zone_change_takes_effect_from_the_next_local_month(calendar):
     url, _, orgs, after = calendar
     mover = orgs["mover"]
     got = {d: m for (o, d), (m, _) in after["C"].items() if o == mover}
-    # 14:00 UTC Nov 9 is 23:00 in Tokyo (Nov 9); from Tokyo's midnight (15:00 UTC) Honolulu dates the calls,
-    # and its first day is Nov 10 (06:00 on Honolulu's Nov 9 counts on Nov 10, never on a day that ended).
-    assert got == {dt.date(2026, 11, 9): 5, dt.date(2026, 11, 10): 15, dt.date(2026, 11, 11): 5}
+    # 14:00 UTC Oct 31 is 23:00 in Tokyo (Oct 31); from Tokyo's Nov 1 midnight (15:00 UTC) Honolulu dates the
+    # calls, and its first day is Nov 1 (05:00+ on Honolulu's Oct 31 counts on Nov 1, never on a day that ended).
+    assert got == {dt.date(2026, 10, 31): 5, dt.date(2026, 11, 1): 15, dt.date(2026, 11, 2): 5}
     with psycopg.connect(url) as conn:
         history = conn.execute(
             "SELECT timezone, nullif(effective_from, '-infinity'), nullif(first_local_date, '-infinity') "
             "FROM organization_timezone_history WHERE organization_id = %s ORDER BY effective_from", (mover,)).fetchall()
-        bounds = conn.execute("SELECT * FROM org_local_month_bounds(%s, '2026-11-01')", (mover,)).fetchone()
+        october, november = (conn.execute("SELECT * FROM org_local_month_bounds(%s, %s)", (mover, m)).fetchone()
+                             for m in ("2026-10-01", "2026-11-01"))
     assert history == [("Asia/Tokyo", None, None),
-                       ("Pacific/Honolulu", dt.datetime(2026, 11, 9, 15, tzinfo=UTC), dt.date(2026, 11, 10))]
-    # November started at Tokyo's midnight and ends at Honolulu's.
-    assert bounds == (dt.datetime(2026, 10, 31, 15, tzinfo=UTC), dt.datetime(2026, 12, 1, 10, tzinfo=UTC))
+                       ("Pacific/Honolulu", dt.datetime(2026, 10, 31, 15, tzinfo=UTC), dt.date(2026, 11, 1))]
+    # October is wholly Tokyo's, November wholly Honolulu's (from the instant October ended).
+    assert october == (dt.datetime(2026, 9, 30, 15, tzinfo=UTC), dt.datetime(2026, 10, 31, 15, tzinfo=UTC))
+    assert november == (dt.datetime(2026, 10, 31, 15, tzinfo=UTC), dt.datetime(2026, 12, 1, 10, tzinfo=UTC))
 
 
 def test_sql_rule_and_dbt_macros_date_every_row_alike(calendar):

@@ -1,6 +1,6 @@
 """Billing months are the organization's local months: the invoice, calculate_monthly_costs() and the dbt
 monthly_costs agree in every seeded time zone; a zone change is recorded and takes effect from the next
-local day."""
+local month (the next billing period)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_at_0200_utc_on_the_1st_honolulu_is_still_in_the_old_month(db):
     assert generate_invoice(db, honolulu, NOV, now=night + dt.timedelta(hours=8)).status == "finalized"
 
 
-def test_a_zone_change_is_recorded_and_takes_effect_from_the_next_local_day(db):
+def test_a_zone_change_is_recorded_and_takes_effect_from_the_next_local_month(db):
     cal = Calendar(db)
     org = cal.org("UTC")
     now = db.execute("SELECT now()").fetchone()[0]
@@ -80,28 +80,32 @@ def test_a_zone_change_is_recorded_and_takes_effect_from_the_next_local_day(db):
     history = db.execute(
         "SELECT timezone, nullif(effective_from, '-infinity'), nullif(first_local_date, '-infinity') "
         "FROM organization_timezone_history WHERE organization_id = %s ORDER BY effective_from", (org,)).fetchall()
-    tomorrow = today + dt.timedelta(days=1)
-    midnight = dt.datetime.combine(tomorrow, dt.time(), tzinfo=UTC)
-    assert history == [("UTC", None, None), ("Asia/Tokyo", midnight, tomorrow)]
-    # Today is still a UTC day; the new zone dates from the next UTC midnight, its first day tomorrow.
-    q = lambda sql, *args: db.execute(sql, args).fetchone()[0]
-    assert q("SELECT org_local_date(%s, now())", org) == today
-    assert q("SELECT org_local_date(%s, %s)", org, midnight - dt.timedelta(seconds=1)) == today
-    assert q("SELECT org_local_date(%s, %s)", org, midnight) == tomorrow
-    assert q("SELECT org_local_day_start(%s, %s)", org, tomorrow + dt.timedelta(days=1)) == \
-        midnight + dt.timedelta(hours=15)   # Tokyo's midnight
-    # This month started at UTC midnight and ends at Tokyo's (a month is its local days).
     first = today.replace(day=1)
     nxt = (first + dt.timedelta(days=32)).replace(day=1)
-    bounds = db.execute("SELECT * FROM org_local_month_bounds(%s, %s)", (org, first)).fetchone()
-    assert bounds == (dt.datetime.combine(first, dt.time(), tzinfo=UTC),
-                      dt.datetime.combine(nxt, dt.time(), tzinfo=UTC) - dt.timedelta(hours=9))
+    after = (nxt + dt.timedelta(days=32)).replace(day=1)
+    midnight = dt.datetime.combine(nxt, dt.time(), tzinfo=UTC)   # the month under way ends in UTC
+    assert history == [("UTC", None, None), ("Asia/Tokyo", midnight, nxt)]
+    # The rest of this month is UTC days; the new zone dates from the next month's UTC midnight.
+    q = lambda sql, *args: db.execute(sql, args).fetchone()[0]
+    assert q("SELECT org_local_date(%s, now())", org) == today
+    assert q("SELECT org_local_date(%s, %s)", org, midnight - dt.timedelta(seconds=1)) == nxt - dt.timedelta(days=1)
+    assert q("SELECT org_local_date(%s, %s)", org, midnight) == nxt
+    assert q("SELECT org_local_day_start(%s, %s)", org, nxt + dt.timedelta(days=1)) == \
+        midnight + dt.timedelta(hours=15)   # Tokyo's midnight
+    # This month is wholly UTC; the next starts at UTC midnight and ends at Tokyo's (a month is its local days).
+    month = lambda m: db.execute("SELECT * FROM org_local_month_bounds(%s, %s)", (org, m)).fetchone()
+    assert month(first) == (dt.datetime.combine(first, dt.time(), tzinfo=UTC), midnight)
+    assert month(nxt) == (midnight, dt.datetime.combine(after, dt.time(), tzinfo=UTC) - dt.timedelta(hours=9))
     # A second change before it takes effect replaces the pending one; changing back cancels it.
     db.execute("UPDATE organizations SET timezone = 'Pacific/Honolulu' WHERE id = %s", (org,))
     assert db.execute("SELECT timezone, effective_from FROM organization_timezone_history WHERE organization_id = %s "
                       "AND effective_from > '-infinity'", (org,)).fetchall() == [("Pacific/Honolulu", midnight)]
     db.execute("UPDATE organizations SET timezone = 'UTC' WHERE id = %s", (org,))
     assert q("SELECT count(*) FROM organization_timezone_history WHERE organization_id = %s", org) == 1
+    # A zone only ever starts with a month.
+    with pytest.raises(psycopg.errors.CheckViolation):
+        db.execute("INSERT INTO organization_timezone_history (organization_id, timezone, effective_from, "
+                   "first_local_date) VALUES (%s, 'Asia/Tokyo', '2026-11-09 15:00+00', '2026-11-10')", (org,))
 
 
 def test_an_unknown_zone_is_refused_in_one_line(db):
@@ -131,6 +135,13 @@ def zones_built(db_url, db):
         for text, minutes in (("2026-10-31T23:30", 30000), ("2026-11-01T00:30", 40000),
                               ("2026-11-30T23:59", 30000), ("2026-10-15T12:00", 500)):
             cal.call(org, local(zone, text), minutes)
+    # One that moved from Tokyo to Honolulu in October: October is Tokyo's month, November Honolulu's, from
+    # Tokyo's Nov 1 midnight (05:00 on Honolulu's Oct 31 is Nov 1, the new zone's first day).
+    mover = orgs["mover"] = cal.org("Asia/Tokyo", plan="pro")
+    cal.moved(mover, "Pacific/Honolulu", dt.date(2026, 10, 20))
+    for at, minutes in ((local("Asia/Tokyo", "2026-10-31T23:30"), 7000), (local("Pacific/Honolulu", "2026-10-31T06:00"), 4000),
+                        (local("Pacific/Honolulu", "2026-11-30T23:30"), 5000), (local("Pacific/Honolulu", "2026-12-01T00:30"), 900)):
+        cal.call(mover, at, minutes)
     build(url=db_url, interval=ending("2026-12-02T02:00:00+00:00"))
     return orgs
 
@@ -150,8 +161,10 @@ def test_invoices_function_and_dbt_monthly_costs_agree_in_every_zone(db_url, db,
             assert function["call_minutes"] == dbt_row[1] and function["base_fee_usd"] == dbt_row[2], (key, month)
             totals[key, month] = (invoice.total_usd, function["call_minutes"])
     # Local months: October holds 30,500 minutes everywhere and November 70,000.
-    assert {v[1] for (k, m), v in totals.items() if m == OCT} == {30500}
-    assert {v[1] for (k, m), v in totals.items() if m == NOV} == {70000}
+    assert {v[1] for (k, m), v in totals.items() if m == OCT and k != "mover"} == {30500}
+    assert {v[1] for (k, m), v in totals.items() if m == NOV and k != "mover"} == {70000}
+    # The mover: 7,000 in Tokyo's October; 9,000 in Honolulu's November (the 900 of Dec 1 are December's).
+    assert (totals["mover", OCT][1], totals["mover", NOV][1]) == (7000, 9000)
     # The plan change falls on Nov 14 in Honolulu, Nov 15 elsewhere: a different proration.
     assert totals["honolulu", NOV][0] != totals["tokyo", NOV][0]
     assert run_dbt(["test", "--select", "tag:parity"], url=db_url).statuses == {"pass": 2}

@@ -172,11 +172,11 @@ def test_thresholds_come_from_the_environment(audit, db, monkeypatch):
 
 
 def test_business_hours_are_those_of_the_zone_in_force_when_the_key_was_created(audit, db):
-    # New York until Tuesday 10 November, Tokyo from then (as organization_timezone_history records a change)
+    # New York until the end of October, Tokyo from then (as organization_timezone_history records a change)
     db.execute("INSERT INTO organization_timezone_history (organization_id, timezone, effective_from, first_local_date)"
-               " VALUES (%s, 'Asia/Tokyo', '2026-11-10 05:00+00', '2026-11-10')", (audit.org,))
-    audit.event("admin", "api_key.created", dt.datetime(2026, 11, 9, 15, 0, tzinfo=dt.UTC))    # Mon 10:00 New York
+               " VALUES (%s, 'Asia/Tokyo', '2026-11-01 04:00+00', '2026-11-01')", (audit.org,))
+    audit.event("admin", "api_key.created", dt.datetime(2026, 10, 27, 14, 0, tzinfo=dt.UTC))   # Tue 10:00 New York
     audit.event("admin", "api_key.created", dt.datetime(2026, 11, 10, 15, 0, tzinfo=dt.UTC))   # Wed 00:00 Tokyo
-    run(db)
+    run(db, win=Window(dt.datetime(2026, 10, 20, tzinfo=dt.UTC), WIN.until))
     [ev] = audit.events("api_key_after_hours")
     assert ev["evidence"]["timezone"] == "Asia/Tokyo" and ev["evidence"]["local_time"].startswith("2026-11-11T00:00")

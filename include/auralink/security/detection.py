@@ -230,7 +230,7 @@ def rule_admin_new_location(conn, win: Window, s: SecuritySettings) -> list[Find
 def rule_api_key_after_hours(conn, win: Window, s: SecuritySettings) -> list[Finding]:
     rows = conn.cursor(row_factory=dict_row).execute(
         # Business hours are those of the zone in force when the key was created (a change of zone takes
-        # effect from the next local day: organization_timezone_history), so an old night's finding never moves.
+        # effect from the next local month: organization_timezone_history), so an old finding never moves.
         """WITH a AS (
                SELECT a.id, a.organization_id, a.actor_user_id, a.actor_email, host(a.ip_address) AS ip,
                       a.occurred_at, a.resource_id,

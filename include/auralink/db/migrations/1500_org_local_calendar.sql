@@ -1,9 +1,11 @@
 -- Each organization's own calendar (issue 17, part 2): analytics days and billing months are local days
--- and months in the organization's time zone, and a change of zone takes effect from the next local day.
+-- and months in the organization's time zone, and a change of zone takes effect from the next local month
+-- (the next billing period), for the days and the months alike, so a month is always its local days.
 --
 -- The rule, once: an instant is dated in the zone in force at that instant (organization_timezone_history);
--- the first day of a new zone is the day after the change (in the old zone) and starts when the zone takes
--- effect, so no local day is dated twice and days that have ended never change. org_local_date() is the
+-- the first day of a new zone is the first of the month after the change (in the old zone) and starts when
+-- the zone takes effect, so no local day is dated twice, days that have ended never change, and each month
+-- is wholly in one zone. org_local_date() is the
 -- rule; org_local_day_start() is its inverse (where a local day starts); a month is its local days
 -- (org_local_month_bounds). The dbt models apply the same rule as a join on the periods
 -- (dbt_project/macros/local_calendar.sql); tests/analytics/test_local_days.py binds the two.
@@ -19,7 +21,8 @@ CREATE TABLE organization_timezone_history (
     first_local_date date        NOT NULL,
     changed_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (organization_id, effective_from),
-    CHECK ((effective_from = '-infinity') = (first_local_date = '-infinity'))
+    CHECK ((effective_from = '-infinity') = (first_local_date = '-infinity')),
+    CHECK (first_local_date = '-infinity' OR extract(day FROM first_local_date) = 1)   -- a zone starts with a month
 );
 
 -- A zone name PostgreSQL knows (IANA), or one clear error.
@@ -31,13 +34,14 @@ EXCEPTION WHEN invalid_parameter_value THEN
     RAISE EXCEPTION 'unknown time zone %', quote_literal(p_timezone) USING ERRCODE = 'invalid_parameter_value';
 END $$;
 
--- Every write of organizations.timezone is recorded here, whichever path made it. A change made today
--- takes effect at the next local midnight of the zone in force; a second change before then replaces the
--- pending one (and changing back cancels it).
+-- Every write of organizations.timezone is recorded here, whichever path made it. A change takes effect
+-- at the start of the next local month of the zone in force: the month under way (its days, its invoice)
+-- stays in the zone it began in. A second change before then replaces the pending one (and changing back
+-- cancels it).
 CREATE FUNCTION organizations_record_timezone() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     in_force text;
-    next_day date;
+    next_month date;
 BEGIN
     PERFORM organization_timezone_checked(NEW.timezone);
     IF TG_OP = 'INSERT' THEN
@@ -56,9 +60,9 @@ BEGIN
     IF NEW.timezone = in_force THEN
         RETURN NEW;
     END IF;
-    next_day := (now() AT TIME ZONE in_force)::date + 1;
+    next_month := (date_trunc('month', now() AT TIME ZONE in_force) + interval '1 month')::date;
     INSERT INTO organization_timezone_history (organization_id, timezone, effective_from, first_local_date)
-    VALUES (NEW.id, NEW.timezone, next_day::timestamp AT TIME ZONE in_force, next_day);
+    VALUES (NEW.id, NEW.timezone, next_month::timestamp AT TIME ZONE in_force, next_month);
     RETURN NEW;
 END $$;
 CREATE TRIGGER organizations_timezone_history AFTER INSERT OR UPDATE OF timezone ON organizations
