@@ -8,6 +8,7 @@ run does.
 
     .venv/bin/python bench/bench_analytics.py --orgs 300 --history 1 90     # ~10M usage rows at 90 days
     .venv/bin/python bench/bench_analytics.py --orgs 30 --history 1 90      # quick, ~1M rows
+    .venv/bin/python bench/bench_analytics.py --orgs 450 --history 1 90 --reuse   # again on a --keep run's seeds
 
 The server is TEST_DATABASE_URL's (default postgresql://postgres@127.0.0.1:5432/postgres); scratch
 databases are dropped afterwards unless --keep. Prints figures only; asserts nothing.
@@ -86,7 +87,7 @@ def dashboard(url: str, repeat: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def scenario(orgs: int, history: int, seed: int, repeat: int, keep: bool) -> dict:
+def scenario(orgs: int, history: int, seed: int, repeat: int, keep: bool, reuse: bool = False) -> dict:
     from auralink.analytics.dbt_runner import build
     from auralink.jobs import run_job
     from auralink.jobs.interval import DataInterval
@@ -95,15 +96,22 @@ def scenario(orgs: int, history: int, seed: int, repeat: int, keep: bool) -> dic
     name = f"auralink_bench_{orgs}o_{history}d"
     url = url_for(name)
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        kept = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if not (reuse and kept):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
     try:
         t = time.monotonic()
-        counts = seed_database(SeedConfig(orgs=orgs, days=history + 1, seed=seed, end_date=END_DATE, audio=False),
-                               url=url, progress=False)
-        log(f"H={history}: seeded {history + 1} days in {time.monotonic() - t:.0f}s: "
-            f"usage_records={counts.get('usage_records', 0):,} calls={counts.get('calls', 0):,} "
-            f"call_quality_samples={counts.get('call_quality_samples', 0):,} ai_usage={counts.get('ai_usage', 0):,}")
+        if reuse and kept:  # the seed is deterministic and the build below is a full refresh: same figures
+            with psycopg.connect(url) as conn:
+                counts = {"usage_records": conn.execute("SELECT count(*) FROM usage_records").fetchone()[0]}
+            log(f"H={history}: reusing the kept seed {name} (usage_records={counts['usage_records']:,})")
+        else:
+            counts = seed_database(SeedConfig(orgs=orgs, days=history + 1, seed=seed, end_date=END_DATE, audio=False),
+                                   url=url, progress=False)
+            log(f"H={history}: seeded {history + 1} days in {time.monotonic() - t:.0f}s: "
+                f"usage_records={counts.get('usage_records', 0):,} calls={counts.get('calls', 0):,} "
+                f"call_quality_samples={counts.get('call_quality_samples', 0):,} ai_usage={counts.get('ai_usage', 0):,}")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE")
             new_day = conn.execute("SELECT count(*) FROM usage_records WHERE recorded_at >= %s",
@@ -138,9 +146,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=200, help="dashboard queries per view")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse a scratch database an earlier --keep run left (skips seeding; implies --keep)")
     args = parser.parse_args()
 
-    results = [scenario(args.orgs, h, args.seed, args.repeat, args.keep) for h in args.history]
+    results = [scenario(args.orgs, h, args.seed, args.repeat, args.keep or args.reuse, args.reuse)
+               for h in args.history]
     print("\n== analytics benchmark ==")
     print(f"orgs={args.orgs} end={END_DATE} command: {' '.join(sys.argv)}")
     print(f"{'history':>8} {'usage rows':>12} {'full build s':>13} {'nightly s':>10} {'dbt s':>7} "

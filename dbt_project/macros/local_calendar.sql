@@ -2,8 +2,8 @@
     each instant (public.organization_timezone_history, as int_org_timezone_periods).
 
     The rule is the SQL function org_local_date() (migration 1500): an instant is dated in the zone in
-    force then, and the first day of a new zone (the day after the change) starts when the zone takes
-    effect. These macros are its set-based form, a join on the periods instead of a function call per
+    force then, and the first day of a new zone (the 1st of the month after the change) starts when the
+    zone takes effect. These macros are its set-based form, a join on the periods instead of a function call per
     row; tests/analytics/test_local_days.py checks that both date every row alike.
 
     A night (interval_end) builds the local days that had ended by its end: per organization, the days

@@ -13,7 +13,9 @@
 -- of any age), found through usage_records.received_at; so a night's cost follows the new data, not the
 -- history. The first run builds every ended day before the night's end. Replaced per (organization, day):
 -- a re-run of an older night leaves the days a later night built for zones west of UTC (not ended then).
-with usage_records as (
+-- not materialized: read in several CTEs below, PostgreSQL would otherwise copy the whole table
+-- once instead of reading the night's rows through its indexes.
+with usage_records as not materialized (
     select * from {{ ref('stg_usage_records') }}
 ),
 

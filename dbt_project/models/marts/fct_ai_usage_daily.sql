@@ -13,7 +13,9 @@
 -- replaces the days that ended in the night and `lookback_days` before them, and every older day that
 -- received events since the previous run (late events of any age, by ai_usage.received_at), like
 -- int_usage_daily.
-with priced_events as (
+-- not materialized: read in several CTEs below, PostgreSQL would otherwise copy the whole table
+-- once instead of reading the night's rows through its indexes.
+with priced_events as not materialized (
     select * from {{ ref('int_ai_usage_priced') }}
 ),
 
