@@ -273,8 +273,9 @@ def test_creation_behind_a_long_reader_never_queues_inserts(db_url, db):
     assert len(attempts) >= 3, creator_waits
     assert all(s[1] == "audit_logs_default" and s[2] == "AccessExclusiveLock" for s in creator_waits)
     assert max(s[4] or 0 for s in creator_waits) < 1.0   # one attempt is 150 ms; the reader held 10 s
-    # Writes only ever queued behind such an attempt on DEFAULT, never for longer than it.
-    assert all(s[1] == "audit_logs_default" for s in writer_waits), writer_waits
+    # Writes only ever queued behind such an attempt (on the parent, held against inserts while a month
+    # is attached, or on DEFAULT), never for longer than it.
+    assert all(s[1] in ("audit_logs", "audit_logs_default") for s in writer_waits), writer_waits
     assert max((s[4] or 0 for s in writer_waits), default=0) < 1.0
     # Both kinds of insert went through while the reader still held its lock.
     done = written[:max(while_held)]
@@ -285,6 +286,35 @@ def test_creation_behind_a_long_reader_never_queues_inserts(db_url, db):
     assert f"audit_logs_p{far:%Y%m}" in job_result["created"]
     assert written[-1] == ("far", f"audit_logs_p{far:%Y%m}")
     assert _in_default(db)[0] == 0
+
+
+def test_an_insert_waiting_while_its_month_is_attached_lands_in_the_new_month(db_url, db):
+    """The race a product write once lost: an insert routed to DEFAULT while its month is being attached.
+    The creator holds the parent against inserts, so the insert waits and then goes to the new month
+    (before, it waited on DEFAULT and failed on DEFAULT's new partition constraint)."""
+    far = _wall() + dt.timedelta(days=400)
+    assert _audit(db, far) == "audit_logs_default"
+    creator = psycopg.connect(db_url)   # not autocommit: the attach's locks stay held until it commits
+    creator.execute("SELECT * FROM attach_monthly_partition('audit_logs', %s)", (far.date(),)).fetchall()
+    result: dict = {}
+
+    def write() -> None:
+        with psycopg.connect(db_url, autocommit=True, application_name="product-writer") as w:
+            try:
+                result["partition"] = _audit(w, far)
+            except psycopg.Error as exc:
+                result["error"] = exc
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 10
+    while not scalar(db, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted "
+                         "AND a.application_name = 'product-writer'") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    creator.commit()
+    creator.close()
+    writer.join(timeout=30)
+    assert result == {"partition": f"audit_logs_p{far:%Y%m}"}
 
 
 def test_creation_that_cannot_get_its_lock_fails_in_one_line_and_writes_go_on(db_url, db):
