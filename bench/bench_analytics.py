@@ -96,13 +96,13 @@ def scenario(orgs: int, history: int, seed: int, repeat: int, keep: bool, reuse:
     name = f"auralink_bench_{orgs}o_{history}d"
     url = url_for(name)
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        kept = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
-        if not (reuse and kept):
+        reusing = reuse and conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if not reusing:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
     try:
         t = time.monotonic()
-        if reuse and kept:  # the seed is deterministic and the build below is a full refresh: same figures
+        if reusing:  # the seed is deterministic and the build below is a full refresh: same figures
             with psycopg.connect(url) as conn:
                 counts = {"usage_records": conn.execute("SELECT count(*) FROM usage_records").fetchone()[0]}
             log(f"H={history}: reusing the kept seed {name} (usage_records={counts['usage_records']:,})")

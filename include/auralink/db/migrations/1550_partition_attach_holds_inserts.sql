@@ -1,5 +1,5 @@
--- attach_monthly_partition() (migration 1100), with one change: while a month with rows in DEFAULT is
--- made, the parent is held in SHARE ROW EXCLUSIVE instead of ATTACH's SHARE UPDATE EXCLUSIVE.
+-- attach_monthly_partition() (migration 1100), with one change: while a month is attached beside a DEFAULT
+-- partition, the parent is held in SHARE ROW EXCLUSIVE instead of ATTACH's SHARE UPDATE EXCLUSIVE.
 -- Why: an insert that had opened the parent before the attach, and been routed to DEFAULT, waited for
 -- DEFAULT's lock and then failed on DEFAULT's new partition constraint (a product write refused). Holding
 -- the parent against inserts for the attempt makes them wait and then route to the new month. Each attempt is
