@@ -68,6 +68,16 @@ def test_dbt_as_one_build_watched_per_model_by_default(monkeypatch):
     assert set(producer.vars) == {"interval_start", "interval_end"}
     assert "check_source_quality" in producer.upstream_task_ids
     assert "dbt_build.fct_ai_usage_daily.test" in dag.get_task("ai_usage_costs").get_flat_relative_ids(upstream=True)
+    # Each model's task starts in the triggerer (no worker process to defer from), in the serialized DAG the
+    # scheduler reads too; the producer runs on a worker.
+    from airflow.serialization.serialized_objects import DagSerialization
+    from auralink.orchestration.dbt_watcher import TRIGGER_PATH
+
+    scheduled = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    for task_id in ("dbt_build.int_usage_daily.run", "dbt_build.monthly_costs.test"):
+        task = scheduled.get_task(task_id)
+        assert task.start_from_trigger and task.start_trigger_args.trigger_cls == TRIGGER_PATH, task_id
+    assert not scheduled.get_task("dbt_build.dbt_producer_watcher").start_from_trigger
     monkeypatch.setenv("AURALINK_DBT_EXECUTION_MODE", "sideways")
     with pytest.raises(Exception, match="AURALINK_DBT_EXECUTION_MODE"):
         load_dag()

@@ -184,7 +184,7 @@ def dbt_task_group(j: Job, select: list[str] | None = None):
     watcher = dbt_execution_mode() == "watcher"
     vars_ = {name: f"{{{{ night_vars(data_interval_end, logical_date, dag_run)['{name}'] }}}}"
              for name in ("interval_start", "interval_end")}
-    return DbtTaskGroup(
+    group = DbtTaskGroup(
         group_id=j.name,
         project_config=ProjectConfig(dbt_project_path=project, manifest_path=dbt_runner.ensure_manifest(),
                                      project_name="auralink", install_dbt_deps=False),
@@ -205,6 +205,11 @@ def dbt_task_group(j: Job, select: list[str] | None = None):
                        "append_env": True},
         default_args={"retries": j.retries, "execution_timeout": dt.timedelta(minutes=j.timeout_minutes)},
     )
+    if watcher:
+        from auralink.orchestration.dbt_watcher import start_consumers_in_triggerer
+
+        start_consumers_in_triggerer(group)
+    return group
 
 
 # Jobs the orchestrators split (Job.fan_out): a task group each, named after the job.

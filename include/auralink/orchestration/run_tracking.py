@@ -364,6 +364,12 @@ def _dag_run_event(dag_run: Any, state: str, msg: str | None) -> None:
     _deliver(f"DAG run {record.dag_id}/{record.run_id} ({state})", record_dag_run, record)
 
 
+def record_task_event(ti: Any, state: str, error: object = None) -> None:
+    """Record a task try's state from wherever it ended: the hooks below, or a trigger that ends its task
+    in the triggerer (auralink.orchestration.dbt_watcher), where no task process calls a listener."""
+    _task_event(ti, state, error)
+
+
 def _task_event(ti: Any, state: str, error: object = None) -> None:
     try:
         record = task_run_record(ti, state, error)

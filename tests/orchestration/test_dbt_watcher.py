@@ -1,0 +1,90 @@
+"""Cosmos's watcher consumers start in the triggerer and, when their node succeeded or was skipped, end
+there (no worker process); a failure, a producer that never reported and a retry go back to a worker,
+where Cosmos's own code fails the task or runs the node alone. The end in the triggerer is recorded by
+run tracking in the real Postgres, as the listener records a task that ran on a worker.
+
+The polling itself (XCom reads through Airflow's API) is Cosmos's, exercised by the end-to-end test
+through a real scheduler and triggerer; here the node's status it would read is given."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent
+from auralink.orchestration.dbt_watcher import TRIGGER_PATH, ConsumerStartTrigger
+from cosmos.listeners.dag_run_listener import EventStatus
+from cosmos.operators._watcher.triggerer import WatcherEventReason
+
+
+def _ti(try_number: int = 1) -> SimpleNamespace:
+    return SimpleNamespace(dag_id="nightly", run_id="scheduled__2026-11-30T02:00:00+00:00",
+                           task_id="dbt_build.int_usage_daily.run", map_index=-1, try_number=try_number,
+                           start_date=dt.datetime(2026, 11, 30, 2, 5, tzinfo=dt.UTC), end_date=None,
+                           hostname="worker-1", operator="DbtRunWatcherOperator")
+
+
+def _events(node_status: str | None, producer: str = "running", try_number: int = 1) -> tuple[list, ConsumerStartTrigger]:
+    trigger = ConsumerStartTrigger(model_unique_id="model.auralink.int_usage_daily",
+                                   producer_task_id="dbt_build.dbt_producer_watcher", poke_interval=0.01)
+    trigger.task_instance = _ti(try_number)
+
+    async def no_startup_log() -> None:
+        return None
+
+    async def producer_state() -> str:
+        return producer
+
+    async def node() -> tuple[str | None, str | None]:
+        return node_status, "select 1"
+
+    trigger._log_startup_events = no_startup_log
+    trigger._get_producer_task_status = producer_state
+    trigger._parse_dbt_node_status_and_compiled_sql = node
+
+    async def collect() -> list:
+        return [e async for e in trigger.run()]
+
+    return asyncio.run(collect()), trigger
+
+
+def test_the_trigger_serializes_under_its_own_path_and_reads_the_run_from_the_task_instance():
+    path, kwargs = ConsumerStartTrigger("model.auralink.x", "dbt_build.dbt_producer_watcher").serialize()
+    assert path == TRIGGER_PATH
+    assert ConsumerStartTrigger(**kwargs).model_unique_id == "model.auralink.x"
+    _, trigger = _events("success")
+    assert (trigger.dag_id, trigger.run_id) == ("nightly", "scheduled__2026-11-30T02:00:00+00:00")
+
+
+def test_a_successful_node_ends_its_task_in_the_triggerer_and_is_tracked(db_url, db, airflow_db):
+    from auralink.orchestration import run_tracking
+
+    run_tracking.reset()
+    events, _ = _events("success")
+    assert [type(e) for e in events] == [TaskSuccessEvent]
+    row = db.execute("SELECT task_id, try_number, state, hostname, started_at FROM airflow_task_runs").fetchone()
+    assert row[:4] == ("dbt_build.int_usage_daily.run", 1, "success", "worker-1") and row[4] is not None
+
+
+def test_a_skipped_node_ends_its_task_skipped(db_url, airflow_db):
+    events, _ = _events("skipped")
+    assert [type(e) for e in events] == [TaskSkippedEvent]
+
+
+@pytest.mark.parametrize(("node_status", "producer", "reason"), [
+    ("fail", "running", WatcherEventReason.NODE_FAILED),        # Cosmos fails the task with its message
+    (None, "failed", WatcherEventReason.PRODUCER_FAILED),
+    (None, "success", WatcherEventReason.NODE_NOT_RUN),         # Cosmos logs why there is nothing to report
+])
+def test_what_needs_cosmos_goes_back_to_a_worker(node_status, producer, reason):
+    events, _ = _events(node_status, producer)
+    assert len(events) == 1 and not isinstance(events[0], (TaskSuccessEvent, TaskSkippedEvent))
+    assert events[0].payload["reason"] == reason
+
+
+def test_a_retry_goes_to_a_worker_at_once_to_run_the_node_alone():
+    events, _ = _events("fail", try_number=2)
+    assert [e.payload for e in events] == [{"status": EventStatus.FAILED,
+                                           "reason": WatcherEventReason.PRODUCER_SKIPPED}]
