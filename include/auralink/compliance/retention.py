@@ -95,68 +95,81 @@ def apply_policies(ctx, *, as_of: dt.datetime | None = None, organization_id: st
             " ORDER BY organization_id, resource_type", (organization_id, organization_id)).fetchall()
     totals = {"policies": len(policies), "applied": 0, "skipped": 0, "failed": 0, "rows_affected": 0,
               "files_deleted": 0, "rows_held": 0}
-    for (policy_id,) in policies:
-        try:
-            outcome = apply_policy(ctx, policy_id, as_of)
-        except Exception as exc:
-            log.exception("retention policy %s failed", policy_id)
-            with ctx.connect(autocommit=True) as conn:
-                conn.execute(
-                    "INSERT INTO retention_runs (job_run_id, policy_id, organization_id, resource_type, action,"
-                    " retention_days, cutoff, status, error, finished_at) SELECT %s, id, organization_id, resource_type,"
-                    " action, retention_days, %s - make_interval(days => retention_days), 'failed', %s, now()"
-                    " FROM data_retention_policies WHERE id = %s",
-                    (ctx.run_id, as_of, f"{exc.__class__.__name__}: {exc}"[:2000], policy_id))
-            ctx.record_item("retention_policy", policy_id, "failed", f"{exc.__class__.__name__}: {exc}"[:500])
-            totals["failed"] += 1
-            continue
-        if outcome is None:
-            totals["skipped"] += 1
-            continue
-        totals["applied"] += 1
-        for k in ("rows_affected", "files_deleted", "rows_held"):
-            totals[k] += outcome[k]
+    # One connection for every policy (a transaction each): an organization's policies are mostly no-ops
+    # on a given night, and a new connection per policy cost more than the policy.
+    conn: psycopg.Connection | None = None
+    try:
+        for (policy_id,) in policies:
+            if conn is None or conn.closed or conn.broken:
+                conn = ctx.connect()
+            _apply_one(ctx, conn, policy_id, as_of, totals)
+    finally:
+        if conn is not None:
+            conn.close()
     return totals
 
 
-def apply_policy(ctx, policy_id: int, as_of: dt.datetime) -> dict[str, Any] | None:
-    with ctx.connect() as conn:  # noqa: SIM117 - the connection outlives the transaction's block
-        with conn.transaction():
-            row = conn.execute("SELECT organization_id, resource_type, retention_days, action FROM data_retention_policies"
-                               " WHERE id = %s AND enabled FOR UPDATE SKIP LOCKED", (policy_id,)).fetchone()
-            if row is None:
-                ctx.record_item("retention_policy", policy_id, "skipped", "being applied by another run (or disabled)")
-                return None
-            org, rtype, days, action = row
-            res = RESOURCES[rtype]
-            cutoff = as_of - dt.timedelta(days=days)
-            p = {"org": org, "cutoff": cutoff}
-            held = _record_held(ctx, conn, res, p, policy_id, rtype)
-            outcome: dict[str, Any] = {"rows_affected": 0, "files_deleted": 0, "rows_held": held, "archive_location": None,
-                       "details": {}}
-            if rtype == "recordings":
-                _recordings(conn, res, p, action, outcome, policy_id)
-            elif rtype == "compliance_exports":
-                _exports(conn, res, p, outcome)
-            elif action == "delete":
-                outcome["rows_affected"] = conn.execute(
-                    f"DELETE FROM {res.table} t " + (f"USING {res.join} " if res.join else "")
-                    + f"WHERE {_where(res)} AND NOT {_held(res)}", p).rowcount
-            elif action == "anonymize":
-                if res.anonymize_set is None:
-                    outcome["details"]["note"] = f"{rtype} hold no personal data beyond their links; nothing to anonymize"
-                else:
-                    outcome["rows_affected"] = conn.execute(
-                        f"UPDATE {res.table} t SET {res.anonymize_set} " + (f"FROM {res.join} " if res.join else "")
-                        + f"WHERE {_where(res)} AND NOT ({res.anonymized}) AND NOT {_held(res)}", p).rowcount
+def _apply_one(ctx, conn: psycopg.Connection, policy_id: int, as_of: dt.datetime, totals: dict[str, Any]) -> None:
+    try:
+        outcome = apply_policy(ctx, policy_id, as_of, conn)
+    except Exception as exc:
+        log.exception("retention policy %s failed", policy_id)
+        with ctx.connect(autocommit=True) as rec:
+            rec.execute(
+                "INSERT INTO retention_runs (job_run_id, policy_id, organization_id, resource_type, action,"
+                " retention_days, cutoff, status, error, finished_at) SELECT %s, id, organization_id, resource_type,"
+                " action, retention_days, %s - make_interval(days => retention_days), 'failed', %s, now()"
+                " FROM data_retention_policies WHERE id = %s",
+                (ctx.run_id, as_of, f"{exc.__class__.__name__}: {exc}"[:2000], policy_id))
+        ctx.record_item("retention_policy", policy_id, "failed", f"{exc.__class__.__name__}: {exc}"[:500])
+        totals["failed"] += 1
+        return
+    if outcome is None:
+        totals["skipped"] += 1
+        return
+    totals["applied"] += 1
+    for k in ("rows_affected", "files_deleted", "rows_held"):
+        totals[k] += outcome[k]
+
+
+def apply_policy(ctx, policy_id: int, as_of: dt.datetime, conn: psycopg.Connection) -> dict[str, Any] | None:
+    """Apply one policy in its own transaction on ``conn`` (not in one already)."""
+    with conn.transaction():
+        row = conn.execute("SELECT organization_id, resource_type, retention_days, action FROM data_retention_policies"
+                           " WHERE id = %s AND enabled FOR UPDATE SKIP LOCKED", (policy_id,)).fetchone()
+        if row is None:
+            ctx.record_item("retention_policy", policy_id, "skipped", "being applied by another run (or disabled)")
+            return None
+        org, rtype, days, action = row
+        res = RESOURCES[rtype]
+        cutoff = as_of - dt.timedelta(days=days)
+        p = {"org": org, "cutoff": cutoff}
+        held = _record_held(ctx, conn, res, p, policy_id, rtype)
+        outcome: dict[str, Any] = {"rows_affected": 0, "files_deleted": 0, "rows_held": held,
+                                   "archive_location": None, "details": {}}
+        if rtype == "recordings":
+            _recordings(conn, res, p, action, outcome, policy_id)
+        elif rtype == "compliance_exports":
+            _exports(conn, res, p, outcome)
+        elif action == "delete":
+            outcome["rows_affected"] = conn.execute(
+                f"DELETE FROM {res.table} t " + (f"USING {res.join} " if res.join else "")
+                + f"WHERE {_where(res)} AND NOT {_held(res)}", p).rowcount
+        elif action == "anonymize":
+            if res.anonymize_set is None:
+                outcome["details"]["note"] = f"{rtype} hold no personal data beyond their links; nothing to anonymize"
             else:
-                _archive_rows(conn, res, p, rtype, policy_id, as_of, outcome)
-            conn.execute(
-                "INSERT INTO retention_runs (job_run_id, policy_id, organization_id, resource_type, action, retention_days,"
-                " cutoff, status, rows_affected, files_deleted, rows_held, archive_location, details, finished_at)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,'succeeded',%s,%s,%s,%s,%s,now())",
-                (ctx.run_id, policy_id, org, rtype, action, days, cutoff, outcome["rows_affected"], outcome["files_deleted"],
-                 held, outcome["archive_location"], Jsonb(outcome["details"])))
+                outcome["rows_affected"] = conn.execute(
+                    f"UPDATE {res.table} t SET {res.anonymize_set} " + (f"FROM {res.join} " if res.join else "")
+                    + f"WHERE {_where(res)} AND NOT ({res.anonymized}) AND NOT {_held(res)}", p).rowcount
+        else:
+            _archive_rows(conn, res, p, rtype, policy_id, as_of, outcome)
+        conn.execute(
+            "INSERT INTO retention_runs (job_run_id, policy_id, organization_id, resource_type, action, retention_days,"
+            " cutoff, status, rows_affected, files_deleted, rows_held, archive_location, details, finished_at)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,'succeeded',%s,%s,%s,%s,%s,now())",
+            (ctx.run_id, policy_id, org, rtype, action, days, cutoff, outcome["rows_affected"], outcome["files_deleted"],
+             held, outcome["archive_location"], Jsonb(outcome["details"])))
     ctx.record_item("retention_policy", policy_id, "succeeded",
                     f"{action} {rtype} older than {days} days: {outcome['rows_affected']} rows, "
                     f"{outcome['files_deleted']} files, {held} held")
