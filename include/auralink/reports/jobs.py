@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
+
+from pydantic import Field
 
 from auralink.jobs import JobContext, job
 
 
 @job("generate_due_reports", stage=50, after=("check_analytics_quality", "public.call_quality_reports"),
      produces=("public.report_runs",))
-def generate_due_reports(ctx: JobContext, report_id: uuid.UUID | None = None) -> dict:
-    """Custom reports due by their cron (organization time zone) up to the night's end, once per tick."""
+def generate_due_reports(ctx: JobContext, report_id: uuid.UUID | None = None,
+                         workers: Annotated[int, Field(ge=1, le=32)] = 2) -> dict:
+    """Custom reports due by their cron (organization time zone) up to the night's end, once per tick;
+    ``workers`` processes render them (1: in this process)."""
     from auralink.reports.runner import ReportOutcome, run_due_reports
 
     now = ctx.now
@@ -24,5 +29,5 @@ def generate_due_reports(ctx: JobContext, report_id: uuid.UUID | None = None) ->
             ctx.record_item("report", o.report_id, "failed", o.error)
 
     with ctx.connect(autocommit=True) as conn:
-        run_due_reports(conn, now, report_id=report_id, on_outcome=record)
+        run_due_reports(conn, now, report_id=report_id, on_outcome=record, workers=workers, url=ctx.url)
     return {"reports": counts}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -163,11 +163,13 @@ def _finish(conn: psycopg.Connection, run_id: int | None, report_id: uuid.UUID, 
 
 def run_due_reports(conn: psycopg.Connection, now: dt.datetime | None = None, *, report_id: str | None = None,
                     on_outcome: Callable[[ReportOutcome], None] | None = None,
-                    base_url: str | None = None) -> list[ReportOutcome]:
+                    base_url: str | None = None, workers: int = 1, url: str | None = None) -> list[ReportOutcome]:
     """Generate every enabled, scheduled report whose latest tick has not been generated.
 
     ``conn`` must be in autocommit mode (each claim and result commits at once). A report that fails
-    (bad definition, bad cron, a rendering error) is recorded as failed; the others go on.
+    (bad definition, bad cron, a rendering error) is recorded as failed; the others go on. With
+    ``workers`` > 1 (and the database's ``url``), that many processes render the reports, each on its own
+    connection: drawing charts and PDFs is CPU-bound, most of a report's time.
     """
     now = now or dt.datetime.now(dt.UTC)
     if report_id is not None:
@@ -182,12 +184,41 @@ def run_due_reports(conn: psycopg.Connection, now: dt.datetime | None = None, *,
              AND (%(id)s::uuid IS NULL OR r.id = %(id)s::uuid)
            ORDER BY r.organization_id, r.name""", {"id": report_id}).fetchall()
     outcomes = []
-    for rep in reports:
-        outcome = _run_one(conn, rep, now, base_url)
+    for outcome in (_in_workers(url, reports, now, base_url, workers) if workers > 1 and url and len(reports) > 1
+                    else (_run_one(conn, rep, now, base_url) for rep in reports)):
         outcomes.append(outcome)
         if on_outcome:
             on_outcome(outcome)
     return outcomes
+
+
+def _in_workers(url: str, reports: list[dict[str, Any]], now: dt.datetime, base_url: str | None,
+                workers: int) -> Iterator[ReportOutcome]:
+    """Each report's outcome, in order, from ``workers`` spawned processes (not forked: a child must not
+    inherit, and on exit close, the parent's database connections). As with any spawned pool, a script
+    that runs this must guard its top level with ``if __name__ == "__main__"`` (the CLI, Airflow's and
+    pytest's entry points do)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, len(reports)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_start, initargs=(url,)) as pool:
+        yield from pool.map(_worker_run, reports, [now] * len(reports), [base_url] * len(reports), chunksize=4)
+
+
+_worker_conn: psycopg.Connection | None = None
+
+
+def _worker_start(url: str) -> None:
+    global _worker_conn
+    from auralink.db.connection import connect
+
+    _worker_conn = connect(url, autocommit=True, application_name="auralink:generate_due_reports")
+
+
+def _worker_run(rep: dict[str, Any], now: dt.datetime, base_url: str | None) -> ReportOutcome:
+    assert _worker_conn is not None, "the pool's initializer opens the connection"
+    return _run_one(_worker_conn, rep, now, base_url)
 
 
 def _run_one(conn: psycopg.Connection, rep: dict[str, Any], now: dt.datetime, base_url: str | None) -> ReportOutcome:
