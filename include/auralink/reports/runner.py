@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -184,7 +185,8 @@ def run_due_reports(conn: psycopg.Connection, now: dt.datetime | None = None, *,
              AND (%(id)s::uuid IS NULL OR r.id = %(id)s::uuid)
            ORDER BY r.organization_id, r.name""", {"id": report_id}).fetchall()
     outcomes = []
-    for outcome in (_in_workers(url, reports, now, base_url, workers) if workers > 1 and url and len(reports) > 1
+    parallel = bool(workers > 1 and url and len(reports) > 1 and "fork" in multiprocessing.get_all_start_methods())
+    for outcome in (_in_workers(url, reports, now, base_url, workers) if parallel
                     else (_run_one(conn, rep, now, base_url) for rep in reports)):
         outcomes.append(outcome)
         if on_outcome:
@@ -194,14 +196,14 @@ def run_due_reports(conn: psycopg.Connection, now: dt.datetime | None = None, *,
 
 def _in_workers(url: str, reports: list[dict[str, Any]], now: dt.datetime, base_url: str | None,
                 workers: int) -> Iterator[ReportOutcome]:
-    """Each report's outcome, in order, from ``workers`` spawned processes (not forked: a child must not
-    inherit, and on exit close, the parent's database connections). As with any spawned pool, a script
-    that runs this must guard its top level with ``if __name__ == "__main__"`` (the CLI, Airflow's and
-    pytest's entry points do)."""
-    import multiprocessing
+    """Each report's outcome, in order, from ``workers`` forked processes, each on its own connection.
+
+    Forked, not spawned: a spawned child re-runs the parent's main script, and inside an Airflow task
+    that is the ``airflow`` command, which cannot start there. A forked child inherits the parent's
+    connections but never uses them, and ends with ``os._exit`` (no finalizer closes them)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(min(workers, len(reports)), mp_context=multiprocessing.get_context("spawn"),
+    with ProcessPoolExecutor(min(workers, len(reports)), mp_context=multiprocessing.get_context("fork"),
                              initializer=_worker_start, initargs=(url,)) as pool:
         yield from pool.map(_worker_run, reports, [now] * len(reports), [base_url] * len(reports), chunksize=4)
 
