@@ -97,15 +97,15 @@ def apply_policies(ctx, *, as_of: dt.datetime | None = None, organization_id: st
               "files_deleted": 0, "rows_held": 0}
     # One connection for every policy (a transaction each): an organization's policies are mostly no-ops
     # on a given night, and a new connection per policy cost more than the policy.
-    conn: psycopg.Connection | None = None
+    work: psycopg.Connection | None = None
     try:
         for (policy_id,) in policies:
-            if conn is None or conn.closed or conn.broken:
-                conn = ctx.connect()
-            _apply_one(ctx, conn, policy_id, as_of, totals)
+            if work is None or work.closed or work.broken:
+                work = ctx.connect()
+            _apply_one(ctx, work, policy_id, as_of, totals)
     finally:
-        if conn is not None:
-            conn.close()
+        if work is not None:
+            work.close()
     return totals
 
 

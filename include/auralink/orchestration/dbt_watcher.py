@@ -31,6 +31,9 @@ class ConsumerStartTrigger(WatcherTrigger):
     task instance the triggerer gives it (the DAG file names none), and its end is the task's end when
     no worker is needed."""
 
+    dag_id: str
+    run_id: str
+
     def __init__(self, model_unique_id: str, producer_task_id: str, poke_interval: float = 5.0,
                  is_test_sensor: bool = False, dag_id: str = "", run_id: str = "", map_index: int | None = -1,
                  **kwargs: Any) -> None:

@@ -185,8 +185,8 @@ def run_due_reports(conn: psycopg.Connection, now: dt.datetime | None = None, *,
              AND (%(id)s::uuid IS NULL OR r.id = %(id)s::uuid)
            ORDER BY r.organization_id, r.name""", {"id": report_id}).fetchall()
     outcomes = []
-    parallel = bool(workers > 1 and url and len(reports) > 1 and "fork" in multiprocessing.get_all_start_methods())
-    for outcome in (_in_workers(url, reports, now, base_url, workers) if parallel
+    parallel = workers > 1 and len(reports) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    for outcome in (_in_workers(url, reports, now, base_url, workers) if parallel and url
                     else (_run_one(conn, rep, now, base_url) for rep in reports)):
         outcomes.append(outcome)
         if on_outcome:
