@@ -60,7 +60,8 @@ MIB = 1024 * 1024
 
 
 class MemorySampler(threading.Thread):
-    """(time, this process's RSS incl. children, PostgreSQL servers' PSS) every ``interval`` seconds."""
+    """(time, this process's RSS plus its children's own memory (USS), PostgreSQL servers' PSS) every
+    ``interval`` seconds."""
 
     def __init__(self, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -80,11 +81,13 @@ class MemorySampler(threading.Thread):
         return total
 
     def _own_rss(self) -> int:
+        # A forked child (the report workers) shares its parent's pages: its RSS counts them again, its
+        # USS is what it adds.
         rss = self._me.memory_info().rss
         for child in self._me.children(recursive=True):
             try:
-                rss += child.memory_info().rss
-            except psutil.NoSuchProcess:
+                rss += child.memory_full_info().uss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
         return rss
 
