@@ -35,6 +35,15 @@ def render_json(data: ReportData, meta: dict[str, Any]) -> bytes:
     return json.dumps(doc, indent=2, default=str).encode()
 
 
+def preload() -> None:
+    """Import the chart and PDF libraries now (before worker processes are forked, so they share them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+    import reportlab.platypus  # noqa: F401
+
+
 def render_chart_jpeg(data: ReportData, chart: str, title: str) -> bytes | None:
     """The chart as JPEG bytes, or None when there is nothing to draw. JPEG, as the PDF embeds it as it is:
     a PNG is compressed here, then decoded and compressed again by reportlab, most of a report's time."""

@@ -201,11 +201,22 @@ def _in_workers(url: str, reports: list[dict[str, Any]], now: dt.datetime, base_
     Forked, not spawned: a spawned child re-runs the parent's main script, and inside an Airflow task
     that is the ``airflow`` command, which cannot start there. A forked child inherits the parent's
     connections but never uses them, and ends with ``os._exit`` (no finalizer closes them)."""
+    import gc
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(min(workers, len(reports)), mp_context=multiprocessing.get_context("fork"),
-                             initializer=_worker_start, initargs=(url,)) as pool:
-        yield from pool.map(_worker_run, reports, [now] * len(reports), [base_url] * len(reports), chunksize=4)
+    from auralink.reports.render import preload
+
+    # What the children need is loaded once, here, and shared; frozen, the parent's objects are left alone
+    # by the children's garbage collector, whose writes would otherwise copy the pages that hold them.
+    preload()
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(min(workers, len(reports)), mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_worker_start, initargs=(url,)) as pool:
+            yield from pool.map(_worker_run, reports, [now] * len(reports), [base_url] * len(reports),
+                                chunksize=4)
+    finally:
+        gc.unfreeze()
 
 
 _worker_conn: psycopg.Connection | None = None
