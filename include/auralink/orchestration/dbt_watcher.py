@@ -89,11 +89,10 @@ def start_in_triggerer(task: Any) -> None:
     task.start_from_trigger = True
 
 
-def start_consumers_in_triggerer(group: Any) -> int:
-    """Every watcher consumer of a Cosmos task group starts in the triggerer; returns how many."""
+def start_consumers_in_triggerer(group: Any) -> None:
+    """Every watcher consumer of a Cosmos task group starts in the triggerer."""
     from cosmos.operators._watcher.base import BaseConsumerSensor
 
-    consumers = [t for t in group.iter_tasks() if isinstance(t, BaseConsumerSensor) and t.deferrable]
-    for t in consumers:
-        start_in_triggerer(t)
-    return len(consumers)
+    for t in group.iter_tasks():
+        if isinstance(t, BaseConsumerSensor) and t.deferrable:
+            start_in_triggerer(t)

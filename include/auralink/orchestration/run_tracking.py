@@ -367,10 +367,6 @@ def _dag_run_event(dag_run: Any, state: str, msg: str | None) -> None:
 def record_task_event(ti: Any, state: str, error: object = None) -> None:
     """Record a task try's state from wherever it ended: the hooks below, or a trigger that ends its task
     in the triggerer (auralink.orchestration.dbt_watcher), where no task process calls a listener."""
-    _task_event(ti, state, error)
-
-
-def _task_event(ti: Any, state: str, error: object = None) -> None:
     try:
         record = task_run_record(ti, state, error)
     except Exception as exc:  # noqa: BLE001 - an unexpected object must not fail the task
@@ -401,21 +397,21 @@ def on_dag_run_failed(dag_run: Any, msg: str) -> None:
 
 @hookimpl
 def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:
-    _task_event(task_instance, "running")
+    record_task_event(task_instance, "running")
 
 
 @hookimpl
 def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:
-    _task_event(task_instance, "success")
+    record_task_event(task_instance, "success")
 
 
 @hookimpl
 def on_task_instance_failed(previous_state: Any, task_instance: Any, error: Any) -> None:
     # The same hook reports a try that will be retried: the task instance's state tells them apart.
     retry = _state(getattr(task_instance, "state", None)) == "up_for_retry"
-    _task_event(task_instance, "up_for_retry" if retry else "failed", error)
+    record_task_event(task_instance, "up_for_retry" if retry else "failed", error)
 
 
 @hookimpl
 def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:
-    _task_event(task_instance, "skipped")
+    record_task_event(task_instance, "skipped")

@@ -35,13 +35,20 @@ def render_json(data: ReportData, meta: dict[str, Any]) -> bytes:
     return json.dumps(doc, indent=2, default=str).encode()
 
 
-def preload() -> None:
-    """Import the chart and PDF libraries now (before worker processes are forked, so they share them)."""
+def _pyplot() -> Any:
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot
+    matplotlib.use("Agg")  # no display on workers
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def preload() -> None:
+    """Import the chart and PDF libraries now (before worker processes are forked, so they share them)."""
     import reportlab.platypus  # noqa: F401
+
+    _pyplot()
 
 
 def render_chart_jpeg(data: ReportData, chart: str, title: str) -> bytes | None:
@@ -49,11 +56,7 @@ def render_chart_jpeg(data: ReportData, chart: str, title: str) -> bytes | None:
     a PNG is compressed here, then decoded and compressed again by reportlab, most of a report's time."""
     if chart == "none" or not data.rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on workers
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4), dpi=150)
     try:
         if not data.dimensions:
