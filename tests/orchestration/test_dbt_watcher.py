@@ -88,3 +88,23 @@ def test_a_retry_goes_to_a_worker_at_once_to_run_the_node_alone():
     events, _ = _events("fail", try_number=2)
     assert [e.payload for e in events] == [{"status": EventStatus.FAILED,
                                            "reason": WatcherEventReason.PRODUCER_SKIPPED}]
+
+
+@pytest.mark.parametrize(("unique_id", "key"), [
+    # a test with several parents, in a task of its own: the producer's status of the test itself
+    ("test.auralink.relationships_fct_call_quality_call_id", "test__auralink__relationships_fct_call_quality_call_id_status"),
+    # a model's tests: the aggregate Cosmos's producer pushes once they have all reported
+    ("model.auralink.fct_call_quality", "model__auralink__fct_call_quality_tests_status"),
+])
+def test_a_test_task_reads_the_status_the_producer_gives_it(unique_id, key):
+    trigger = ConsumerStartTrigger(model_unique_id=unique_id, producer_task_id="dbt_build.dbt_producer_watcher",
+                                   is_test_sensor=True)
+    asked: list[str] = []
+
+    async def xcom(k: str):
+        asked.append(k)
+        return {"status": "pass", "outlet_uris": []} if k.endswith("_status") and "tests" not in k else "pass"
+
+    trigger.get_xcom_val = xcom
+    status, _ = asyncio.run(trigger._parse_dbt_node_status_and_compiled_sql())
+    assert asked == [key] and status == "pass"

@@ -246,6 +246,11 @@ def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = No
         # (file_parsing_sort_mode modified_time); a changed dbt manifest is seen within 5 minutes.
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",  # no phoning home (and no network here)
+        # The dbt producer keeps what it tells the model tasks in memory, saved to an Airflow Variable when
+        # it fails (Cosmos's failure callback), not rewritten whole after every node: that cost two API
+        # calls per node and slowed dbt several-fold. Lost only if the producer is killed outright; its
+        # retry then has each unfinished model task run its model alone (Cosmos's fallback).
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         # Cosmos keeps dbt's partial-parse cache per DAG under /tmp/cosmos by default, shared with every
         # other dbt run on the machine (tests, other checkouts): a cache written for another database is
         # "profile has changed" and each task re-parses the whole project. One cache per home avoids that.
