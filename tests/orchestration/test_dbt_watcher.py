@@ -90,21 +90,24 @@ def test_a_retry_goes_to_a_worker_at_once_to_run_the_node_alone():
                                            "reason": WatcherEventReason.PRODUCER_SKIPPED}]
 
 
-@pytest.mark.parametrize(("unique_id", "key"), [
-    # a test with several parents, in a task of its own: the producer's status of the test itself
-    ("test.auralink.relationships_fct_call_quality_call_id", "test__auralink__relationships_fct_call_quality_call_id_status"),
+@pytest.mark.parametrize(("unique_id", "key", "value", "status"), [
+    # a test with several parents, in a task of its own: the outcome of the test's own NodeFinished
+    ("test.auralink.relationships_x", "test__auralink__relationships_x_dbt_event", {"status": "pass"}, "pass"),
+    ("test.auralink.relationships_x", "test__auralink__relationships_x_dbt_event", {"status": "fail"}, "fail"),
+    ("test.auralink.relationships_x", "test__auralink__relationships_x_dbt_event", {"status": None}, None),  # running
+    ("test.auralink.relationships_x", "test__auralink__relationships_x_dbt_event", None, None),  # not yet started
     # a model's tests: the aggregate Cosmos's producer pushes once they have all reported
-    ("model.auralink.fct_call_quality", "model__auralink__fct_call_quality_tests_status"),
+    ("model.auralink.fct_call_quality", "model__auralink__fct_call_quality_tests_status", "pass", "pass"),
 ])
-def test_a_test_task_reads_the_status_the_producer_gives_it(unique_id, key):
+def test_a_test_task_reads_the_outcome_the_producer_gives_it(unique_id, key, value, status):
     trigger = ConsumerStartTrigger(model_unique_id=unique_id, producer_task_id="dbt_build.dbt_producer_watcher",
                                    is_test_sensor=True)
     asked: list[str] = []
 
     async def xcom(k: str):
         asked.append(k)
-        return {"status": "pass", "outlet_uris": []} if k.endswith("_status") and "tests" not in k else "pass"
+        return value
 
     trigger.get_xcom_val = xcom
-    status, _ = asyncio.run(trigger._parse_dbt_node_status_and_compiled_sql())
-    assert asked == [key] and status == "pass"
+    assert asyncio.run(trigger._parse_dbt_node_status_and_compiled_sql()) == (status, None)
+    assert asked == [key]

@@ -13,6 +13,10 @@ Per partition, one transaction:
 5. the partition is detached (short ``lock_timeout`` attempts with backoff: inserts never queue behind
    it for long) and dropped, and ``audit_log_archives`` records the archive -> ``dropped``.
 
+Months are archived ``workers`` at a time (default 2), each in its own transaction on its own
+connection: one streams while another moves held rows or reads its file back, and months waiting to
+detach share the same moment between readers.
+
 A crash anywhere before the commit rolls all of it back: the partition stays attached with every row, and
 the next run starts the partition again (the file is rewritten). Nothing is lost. A back-dated insert
 that arrives for the month while it is being archived waits for the lock; the pass then gives way (rolls
@@ -39,7 +43,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -58,6 +62,7 @@ _COLS = ", ".join(COLUMNS)
 _LOCK_NAMESPACE = 0x41524348  # "ARCH"
 DETACH_MAX_WAIT_S = 120.0  # then the month stays attached and is archived on a later night
 DETACH_PAUSE_S = 0.03
+DEFAULT_WORKERS = 2  # months archived at once, each on its own connection
 STEPS = ("after_held_moved", "mid_write", "after_written", "after_verified", "after_detach")
 
 
@@ -109,6 +114,7 @@ class PartitionResult:
     location: str | None = None
     note: str = ""
     seconds: dict[str, float] | None = None
+    held: dict[str, int] = field(default_factory=dict)  # rows moved to audit_logs_held, by hold reason
 
 
 def candidate_partitions(conn: psycopg.Connection, cutoff: dt.datetime) -> list[tuple[str, dt.datetime, dt.datetime]]:
@@ -119,37 +125,28 @@ def candidate_partitions(conn: psycopg.Connection, cutoff: dt.datetime) -> list[
 
 
 def archive_audit_logs(ctx, *, retention_days: int = DEFAULT_RETENTION_DAYS, as_of: dt.datetime | None = None,
-                       max_partitions: int | None = None) -> dict[str, Any]:
+                       max_partitions: int | None = None, workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
     as_of = as_of or dt.datetime.now(dt.UTC)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
     cutoff = as_of - dt.timedelta(days=retention_days)
-    results: list[PartitionResult] = []
+    with ctx.connect(autocommit=True) as conn:
+        parts = candidate_partitions(conn, cutoff)
+    if max_partitions is not None:
+        parts = parts[:max_partitions]
+    # Each month on a connection of its own, ``workers`` at a time: one month's COPY streams while
+    # another moves its held rows or reads its file back (each is mostly one core: the server's, or
+    # ours), and months waiting for a moment to detach wait together, in the same gap between readers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, min(workers, len(parts))), thread_name_prefix="archive") as pool:
+        results = list(pool.map(lambda part: _archive_month(ctx, *part), parts))
     with ctx.connect(autocommit=True) as conn:
         _session(conn)
-        parts = candidate_partitions(conn, cutoff)
-        if max_partitions is not None:
-            parts = parts[:max_partitions]
-        for name, start, end in parts:
-            if not scalar(conn, "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, name)):
-                ctx.record_item("audit_partition", name, "skipped", "being archived by another run")
-                results.append(PartitionResult(name, "locked"))
-                continue
-            try:
-                res = archive_partition(ctx, conn, name, start, end)
-                results.append(res)
-                ctx.record_item("audit_partition", name, "succeeded",
-                                f"{res.rows} rows archived to {res.location}; {res.held_rows} held rows kept")
-            except Exception as exc:  # noqa: BLE001 - one bad partition fails alone; the next is tried
-                conn.rollback() if not conn.autocommit else None
-                conn.execute("UPDATE audit_log_archives SET error = %s, updated_at = now() WHERE partition_name = %s",
-                             (f"{exc.__class__.__name__}: {exc}"[:2000], name))
-                ctx.record_item("audit_partition", name, "failed", f"{exc.__class__.__name__}: {exc}")
-                results.append(PartitionResult(name, "failed", note=str(exc)))
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_LOCK_NAMESPACE, name))
         released = archive_released_held_rows(ctx, conn, cutoff)
     return {
         "cutoff": cutoff.isoformat(),
@@ -160,6 +157,31 @@ def archive_audit_logs(ctx, *, retention_days: int = DEFAULT_RETENTION_DAYS, as_
         "rows_held": sum(r.held_rows for r in results),
         "results": [r.__dict__ for r in results],
     }
+
+
+def _archive_month(ctx, name: str, start: dt.datetime, end: dt.datetime) -> PartitionResult:
+    """One month on its own connection, its outcome recorded as soon as it is known (ctx.record_item is
+    thread-safe)."""
+    with ctx.connect(autocommit=True) as conn:
+        _session(conn)
+        if not scalar(conn, "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, name)):
+            ctx.record_item("audit_partition", name, "skipped", "being archived by another run")
+            return PartitionResult(name, "locked")
+        try:
+            res = archive_partition(conn, name, start, end)
+        except Exception as exc:  # noqa: BLE001 - one bad partition fails alone; the next is tried
+            conn.execute("UPDATE audit_log_archives SET error = %s, updated_at = now() WHERE partition_name = %s",
+                         (f"{exc.__class__.__name__}: {exc}"[:2000], name))
+            ctx.record_item("audit_partition", name, "failed", f"{exc.__class__.__name__}: {exc}")
+            return PartitionResult(name, "failed", note=str(exc))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_LOCK_NAMESPACE, name))
+        for reason, n in sorted(res.held.items()):
+            ctx.record_item("audit_partition_held_rows", name, "skipped",
+                            holds.skip_message(f"{reason} ({n} rows moved to audit_logs_held)"))
+        ctx.record_item("audit_partition", name, "succeeded",
+                        f"{res.rows} rows archived to {res.location}; {res.held_rows} held rows kept")
+        return res
 
 
 def archive_released_held_rows(ctx, conn: psycopg.Connection, cutoff: dt.datetime) -> int:
@@ -204,7 +226,7 @@ class _GiveWay(Exception):
     """A write for the partition is waiting on our lock: let it land, then archive the partition again."""
 
 
-def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.datetime, end: dt.datetime) -> PartitionResult:
+def archive_partition(conn: psycopg.Connection, name: str, start: dt.datetime, end: dt.datetime) -> PartitionResult:
     # A month archived and dropped before can come back (a late, back-dated event and a re-run of
     # ensure_monthly_partitions): keep the earlier record under another name, archive this one anew.
     conn.execute("UPDATE audit_log_archives SET partition_name = partition_name || '#' || id, updated_at = now() "
@@ -243,11 +265,9 @@ def archive_partition(ctx, conn: psycopg.Connection, name: str, start: dt.dateti
         except _GiveWay:
             log.info("archive of %s gave way to a write waiting for the month; archiving it again", name)
             continue
-        for reason, n in sorted(held.items()):
-            ctx.record_item("audit_partition_held_rows", name, "skipped",
-                            holds.skip_message(f"{reason} ({n} rows moved to audit_logs_held)"))
         total_held = scalar(conn, "SELECT held_rows FROM audit_log_archives WHERE partition_name = %s", (name,))
-        return PartitionResult(name, "dropped", written["rows"], total_held, written["location"], seconds=seconds)
+        return PartitionResult(name, "dropped", written["rows"], total_held, written["location"], seconds=seconds,
+                               held=held)
     raise ArchiveMismatch(f"{name} kept receiving writes while being archived; left attached, will retry next run")
 
 

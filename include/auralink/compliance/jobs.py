@@ -24,12 +24,14 @@ READERS = ("generate_invoices", "refresh_cost_insights", "generate_due_reports",
 @job("archive_audit_logs", stage=60, after=("ensure_partitions", "detect_security_events"),
      produces=("public.audit_log_archives",))
 def archive_audit_logs(ctx: JobContext, retention_days: Annotated[int, Field(ge=1, le=36500)] = 90,
-                       max_partitions: Annotated[int, Field(ge=1)] | None = None) -> dict[str, Any]:
-    """Archive audit-log partitions wholly past retention to verified zstd CSV files, then drop them."""
+                       max_partitions: Annotated[int, Field(ge=1)] | None = None,
+                       workers: Annotated[int, Field(ge=1, le=8)] = 2) -> dict[str, Any]:
+    """Archive audit-log partitions wholly past retention to verified zstd CSV files, then drop them
+    (``workers`` months at a time, each on its own connection)."""
     from auralink.compliance import archival
 
     return archival.archive_audit_logs(ctx, retention_days=retention_days, as_of=ctx.now,
-                                       max_partitions=max_partitions)
+                                       max_partitions=max_partitions, workers=workers)
 
 
 @job("apply_retention_policies", stage=60, after=READERS, produces=("public.retention_runs",),

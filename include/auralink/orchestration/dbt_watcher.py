@@ -21,6 +21,7 @@ from typing import Any
 from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 from asgiref.sync import sync_to_async
 from cosmos.listeners.dag_run_listener import EventStatus
+from cosmos.operators._watcher.state import get_dbt_event_xcom_key, is_dbt_node_status_terminal
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
 
 TRIGGER_PATH = f"{__name__}.ConsumerStartTrigger"
@@ -67,10 +68,13 @@ class ConsumerStartTrigger(WatcherTrigger):
     async def _parse_dbt_node_status_and_compiled_sql(self) -> tuple[str | None, str | None]:
         # A test with several parents gets a task of its own (should_detach_multiple_parents_tests), a
         # test sensor named after the test itself. Cosmos looks for it under the key of a model's
-        # aggregated tests, which never comes, so the task went to a worker as a node "not run"; the
-        # producer reports the test under its own status key, as it does any node.
+        # aggregated tests, which never comes, so the task went to a worker as a node "not run". The
+        # producer does publish the test's own dbt events (what Cosmos's worker then logs): its
+        # NodeFinished carries the outcome.
         if self.is_test_sensor and self.model_unique_id.startswith("test."):
-            return await self._get_node_status(), None
+            event = await self.get_xcom_val(get_dbt_event_xcom_key(self.model_unique_id))
+            status = event.get("status") if isinstance(event, dict) else None
+            return (status if is_dbt_node_status_terminal(status) else None), None
         return await super()._parse_dbt_node_status_and_compiled_sql()
 
     async def _record(self, state: str) -> None:
