@@ -3,6 +3,7 @@ writing and a long reader running beside it. Prints figures; asserts nothing.
 
     .venv/bin/python bench/bench_archival.py --rows 2000000          # the comparison
     .venv/bin/python bench/bench_archival.py --rows 200000 --reader-seconds 5   # quicker
+    .venv/bin/python bench/bench_archival.py --reader-seconds 0 --workers 1     # throughput alone, one month at a time
 
 It creates its own database on the server of TEST_DATABASE_URL (default 127.0.0.1:5432, user postgres),
 generates three months of audit rows (January-March 2026, one organization under a litigation hold) in
@@ -85,6 +86,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=5000)
     ap.add_argument("--orgs", type=int, default=50)
     ap.add_argument("--reader-seconds", type=float, default=10.0, help="0: no reader beside the archival")
+    ap.add_argument("--workers", type=int, default=None, help="the job's workers parameter (default: the job's)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     if shutil.which("zstd") is None or shutil.which("psql") is None:
@@ -101,7 +103,8 @@ def main() -> None:
         from auralink.jobs import run_job
         from auralink.jobs.interval import DataInterval
 
-        print(f"archival benchmark: {args.rows:,} audit rows over 90 days; reader {args.reader_seconds:g} s queries")
+        print(f"archival benchmark: {args.rows:,} audit rows over 90 days; reader {args.reader_seconds:g} s queries; "
+              f"workers {args.workers or 'default'}")
         migrate(url)
         t0 = time.perf_counter()
         generate(url, args.rows, args.users, args.orgs)
@@ -110,7 +113,8 @@ def main() -> None:
         print(f"  floor: COPY | zstd -3, the same partitions         {floor:8.2f} s")
         with Beside(url, args.reader_seconds) as beside:
             t0 = time.perf_counter()
-            out = run_job("archive_audit_logs", interval=DataInterval.for_day(NIGHT), url=url)
+            params = {"workers": args.workers} if args.workers else None
+            out = run_job("archive_audit_logs", params, interval=DataInterval.for_day(NIGHT), url=url)
             archive = time.perf_counter() - t0
         steps: dict[str, float] = {}
         for r in out["results"]:

@@ -13,7 +13,7 @@ Per partition, one transaction:
 5. the partition is detached (short ``lock_timeout`` attempts with backoff: inserts never queue behind
    it for long) and dropped, and ``audit_log_archives`` records the archive -> ``dropped``.
 
-Months are archived ``workers`` at a time (default 2), each in its own transaction on its own
+Months are archived ``workers`` at a time (default 3), each in its own transaction on its own
 connection: one streams while another moves held rows or reads its file back, and months waiting to
 detach share the same moment between readers.
 
@@ -62,7 +62,7 @@ _COLS = ", ".join(COLUMNS)
 _LOCK_NAMESPACE = 0x41524348  # "ARCH"
 DETACH_MAX_WAIT_S = 120.0  # then the month stays attached and is archived on a later night
 DETACH_PAUSE_S = 0.03
-DEFAULT_WORKERS = 2  # months archived at once, each on its own connection
+DEFAULT_WORKERS = 3  # months archived at once (a cold night's quarter of backlog), each on its own connection
 STEPS = ("after_held_moved", "mid_write", "after_written", "after_verified", "after_detach")
 
 

@@ -25,7 +25,7 @@ READERS = ("generate_invoices", "refresh_cost_insights", "generate_due_reports",
      produces=("public.audit_log_archives",))
 def archive_audit_logs(ctx: JobContext, retention_days: Annotated[int, Field(ge=1, le=36500)] = 90,
                        max_partitions: Annotated[int, Field(ge=1)] | None = None,
-                       workers: Annotated[int, Field(ge=1, le=8)] = 2) -> dict[str, Any]:
+                       workers: Annotated[int, Field(ge=1, le=8)] = 3) -> dict[str, Any]:
     """Archive audit-log partitions wholly past retention to verified zstd CSV files, then drop them
     (``workers`` months at a time, each on its own connection)."""
     from auralink.compliance import archival
