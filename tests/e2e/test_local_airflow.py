@@ -62,6 +62,7 @@ def test_child_environment(tmp_path):
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
+    assert env["AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY"] == "False"  # the producer saves its backup on failure
     assert env["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://app:s3cret-pw@db.example:5433/airflow"
     assert env["DATABASE_URL"] == "postgresql://app:s3cret-pw@db.example:5433/auralink"

@@ -248,8 +248,8 @@ def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = No
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",  # no phoning home (and no network here)
         # The dbt producer keeps what it tells the model tasks in memory, saved to an Airflow Variable when
         # it fails (Cosmos's failure callback), not rewritten whole after every node: that cost two API
-        # calls per node and slowed dbt several-fold. Lost only if the producer is killed outright; its
-        # retry then has each unfinished model task run its model alone (Cosmos's fallback).
+        # calls per node, a good part of the producer's time. Lost only if the producer is killed
+        # outright; its retry then has each unfinished model task run its model alone (Cosmos's fallback).
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         # Cosmos keeps dbt's partial-parse cache per DAG under /tmp/cosmos by default, shared with every
         # other dbt run on the machine (tests, other checkouts): a cache written for another database is
