@@ -55,7 +55,7 @@ def _usage(c: psycopg.Connection, at: dt.datetime) -> str:
 
 def _archive(url: str, as_of: dt.datetime) -> dict:
     """Audit-log archival as of a given time (the job takes its time from the night it runs for)."""
-    return archival.archive_audit_logs(JobContext(url=url, job_name="archive_audit_logs"), as_of=as_of)
+    return archival.archive_audit_logs(JobContext(url=url, job_name="archive_audit_logs"), as_of=as_of, workers=1)
 
 
 def _in_default(c: psycopg.Connection) -> tuple[int, int]:

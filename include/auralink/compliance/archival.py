@@ -13,7 +13,7 @@ Per partition, one transaction:
 5. the partition is detached (short ``lock_timeout`` attempts with backoff: inserts never queue behind
    it for long) and dropped, and ``audit_log_archives`` records the archive -> ``dropped``.
 
-Months are archived ``workers`` at a time (default 3), each in its own transaction on its own
+Months are archived ``workers`` at a time (the job's parameter), each in its own transaction on its own
 connection: one streams while another moves held rows or reads its file back, and months waiting to
 detach share the same moment between readers.
 
@@ -62,7 +62,6 @@ _COLS = ", ".join(COLUMNS)
 _LOCK_NAMESPACE = 0x41524348  # "ARCH"
 DETACH_MAX_WAIT_S = 120.0  # then the month stays attached and is archived on a later night
 DETACH_PAUSE_S = 0.03
-DEFAULT_WORKERS = 3  # months archived at once (a cold night's quarter of backlog), each on its own connection
 STEPS = ("after_held_moved", "mid_write", "after_written", "after_verified", "after_detach")
 
 
@@ -125,7 +124,7 @@ def candidate_partitions(conn: psycopg.Connection, cutoff: dt.datetime) -> list[
 
 
 def archive_audit_logs(ctx, *, retention_days: int = DEFAULT_RETENTION_DAYS, as_of: dt.datetime | None = None,
-                       max_partitions: int | None = None, workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
+                       max_partitions: int | None = None, workers: int) -> dict[str, Any]:
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
     if workers < 1:
@@ -134,19 +133,16 @@ def archive_audit_logs(ctx, *, retention_days: int = DEFAULT_RETENTION_DAYS, as_
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
     cutoff = as_of - dt.timedelta(days=retention_days)
-    with ctx.connect(autocommit=True) as conn:
-        parts = candidate_partitions(conn, cutoff)
-    if max_partitions is not None:
-        parts = parts[:max_partitions]
     # Each month on a connection of its own, ``workers`` at a time: one month's COPY streams while
     # another moves its held rows or reads its file back (each is mostly one core: the server's, or
     # ours), and months waiting for a moment to detach wait together, in the same gap between readers.
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max(1, min(workers, len(parts))), thread_name_prefix="archive") as pool:
-        results = list(pool.map(lambda part: _archive_month(ctx, *part), parts))
     with ctx.connect(autocommit=True) as conn:
         _session(conn)
+        parts = candidate_partitions(conn, cutoff)[:max_partitions]
+        with ThreadPoolExecutor(max(1, min(workers, len(parts))), thread_name_prefix="archive") as pool:
+            results = list(pool.map(lambda part: _archive_month(ctx, *part), parts))
         released = archive_released_held_rows(ctx, conn, cutoff)
     return {
         "cutoff": cutoff.isoformat(),
