@@ -68,6 +68,16 @@ def test_dbt_as_one_build_watched_per_model_by_default(monkeypatch):
     assert set(producer.vars) == {"interval_start", "interval_end"}
     assert "check_source_quality" in producer.upstream_task_ids
     assert "dbt_build.fct_ai_usage_daily.test" in dag.get_task("ai_usage_costs").get_flat_relative_ids(upstream=True)
+    # A model's test task waits for the tests the build runs on that model alone: not the parity tests the
+    # night excludes (which have no task either), nor a test with several parents (it has its own task).
+    assert not any("assert_local_days_match_org_local_date" in i or "assert_monthly_costs_match" in i for i in ids)
+    relationships = "relationships_monthly_costs_organization_id__organization_id__ref_stg_organizations_"
+    assert f"dbt_build.{relationships}_test" in ids
+    monthly = set(producer.tests_per_model["model.auralink.monthly_costs"])
+    assert any(u.startswith("test.auralink.not_null_monthly_costs_month.") for u in monthly)
+    assert not any("match_billing_function" in u or u.startswith(f"test.auralink.{relationships}") for u in monthly)
+    test_tasks = [t for t in dag.tasks if t.task_id.endswith(".test") and getattr(t, "is_test_sensor", False)]
+    assert test_tasks and all(t.model_unique_id in producer.tests_per_model for t in test_tasks)
     # Each model's task starts in the triggerer (no worker process to defer from), in the serialized DAG the
     # scheduler reads too; the producer runs on a worker.
     from airflow.serialization.serialized_objects import DagSerialization

@@ -213,8 +213,12 @@ def dbt_task_group(j: Job, select: list[str] | None = None):
         default_args={"retries": j.retries, "execution_timeout": dt.timedelta(minutes=j.timeout_minutes)},
     )
     if watcher:
-        from auralink.orchestration.dbt_watcher import start_consumers_in_triggerer
+        from auralink.orchestration.dbt_watcher import (
+            start_consumers_in_triggerer,
+            watch_only_the_tests_the_build_runs,
+        )
 
+        watch_only_the_tests_the_build_runs(group)
         start_consumers_in_triggerer(group)
     return group
 

@@ -15,6 +15,7 @@ for a task that ends in the triggerer, so the trigger records it there, as the l
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -100,6 +101,57 @@ def start_in_triggerer(task: Any) -> None:
         timeout=None,  # the task's execution_timeout bounds the wait (Airflow takes the smaller)
     )
     task.start_from_trigger = True
+
+
+def watch_only_the_tests_the_build_runs(group: Any) -> None:
+    """Make a Cosmos watcher group's test tasks wait for the tests its producer runs, and for no other.
+
+    Cosmos attaches every test of a rendered model to it, whatever the render's ``exclude`` says
+    (``DbtGraph.update_node_dependency``), and counts a test with several parents among each parent's
+    tests. The producer's ``dbt build`` honours the exclude, and a detached test (one with several
+    parents) has a task of its own, so a model's aggregated test status waited for a test that never
+    comes, or one that needs a model further down. Such a model's test task then stalled the models after
+    it until the producer had ended, and went to a worker as a node "not run"; an excluded detached test
+    had a task that showed green without running.
+
+    Here each model's test task waits for its own single-parent tests that the build runs; a test the
+    build excludes has no task, and its upstream tasks take its downstream ones.
+    """
+    from cosmos.constants import DbtResourceType
+    from cosmos.dbt.selector import select_nodes
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    graph = group.dbt_graph
+    tests = {uid: node for uid, node in graph.filtered_nodes.items() if node.resource_type == DbtResourceType.TEST}
+    # The render's exclude, applied to each test on its own: Cosmos's selector gives a test its first
+    # parent's tags, but dbt matches the test's own (its config keeps them).
+    alone = {uid: dataclasses.replace(node, depends_on=[], tags=list(node.config.get("tags") or []))
+             for uid, node in tests.items()}
+    built = set(select_nodes(graph.project_path, alone, [], graph.render_config.exclude))
+    watched = {uid for uid, node in tests.items() if uid in built and len(node.depends_on) == 1}
+    aggregates = {model: kept for model, uids in graph.tests_per_model.items()
+                  if (kept := [uid for uid in uids if uid in watched])}
+    for task in list(group.iter_tasks()):
+        if isinstance(task, DbtProducerWatcherOperator):
+            task.tests_per_model = aggregates
+        elif getattr(task, "is_test_sensor", False):
+            uid = task.model_unique_id
+            if (uid in tests and uid not in built) or (uid not in tests and uid not in aggregates):
+                _remove_task(task)
+
+
+def _remove_task(task: Any) -> None:
+    """Take a task out of its DAG, its upstream tasks taking its downstream ones."""
+    upstream, downstream = list(task.upstream_list), list(task.downstream_list)
+    for other in upstream:
+        other.downstream_task_ids.discard(task.task_id)
+    for other in downstream:
+        other.upstream_task_ids.discard(task.task_id)
+    task.upstream_task_ids.clear()
+    task.downstream_task_ids.clear()
+    task.dag._remove_task(task.task_id)
+    for before in upstream:
+        before.set_downstream(downstream)
 
 
 def start_consumers_in_triggerer(group: Any) -> None:
