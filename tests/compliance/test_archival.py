@@ -92,6 +92,24 @@ def test_legal_hold_rows_move_to_held_table_and_are_reported(db_url, tmp_path, m
         assert not archived & held_ids
 
 
+def test_a_month_whose_rows_the_archive_and_held_copy_miss_is_kept(db_url, tmp_path, monkeypatch):
+    """The partition goes whole, held rows included: only once the archive's rows and the held copy add up
+    to every row of it. A held copy that kept nothing leaves each month with held rows attached, intact."""
+    monkeypatch.setenv("AURALINK_ARCHIVE_URL", str(tmp_path / "arch"))
+    w = build_world(db_url, tmp_path)
+    monkeypatch.setattr(archival, "_keep_held_rows", lambda conn, name, predicate: {})
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("INSERT INTO legal_holds (organization_id, scope, user_id, reason, placed_by)"
+                  " VALUES (%s,'user',%s,'Litigation','legal@wonder')", (w.org, w.alice))
+        before = _all_audit_ids(c)
+        result = run_job("archive_audit_logs", {}, interval=ending(AS_OF))
+        failed = {r["partition"]: r["note"] for r in result["results"] if r["status"] == "failed"}
+        assert set(failed) == {"audit_logs_p202605", "audit_logs_p202606"}
+        assert all("held != the partition's 30 rows" in note for note in failed.values()), failed
+        assert c.execute("SELECT count(*) FROM audit_logs WHERE occurred_at < '2026-07-01'").fetchone()[0] == 60
+        assert before == _all_audit_ids(c)
+
+
 def test_a_write_arriving_mid_pass_is_archived_not_lost(db_url, tmp_path, monkeypatch):
     """A back-dated event for the month arrives while it is being archived: it waits for the pass's lock,
     the pass gives way (rolls back, the event lands) and archives the month again with it."""
@@ -103,8 +121,8 @@ def test_a_write_arriving_mid_pass_is_archived_not_lost(db_url, tmp_path, monkey
     calls = {"n": 0}
     writers: list[threading.Thread] = []
 
-    def verify_then_insert(conn, name, written):
-        verified = real_verify(conn, name, written)
+    def verify_then_insert(conn, name, written, *held):
+        verified = real_verify(conn, name, written, *held)
         if name != "audit_logs_p202605":
             return verified
         if calls["n"] == 0:

@@ -86,9 +86,11 @@ def _session(conn: psycopg.Connection) -> None:
     conn.execute("SET IntervalStyle = 'postgres'")
 
 
-# The archive's COPY. No ORDER BY: the file is hashed as it streams, so nothing needs to reproduce it.
-def copy_sql(partition: str) -> str:
-    return f'COPY (SELECT {_COLS} FROM "{partition}") TO STDOUT WITH (FORMAT csv, HEADER true)'
+# The archive's COPY: the partition's rows but the held ones (``held``: a predicate on ``p``). No ORDER BY:
+# the file is hashed as it streams, so nothing needs to reproduce it.
+def copy_sql(partition: str, held: str = "false") -> str:
+    where = "" if held == "false" else f" WHERE {held} IS NOT TRUE"
+    return f'COPY (SELECT {_COLS} FROM "{partition}" p{where}) TO STDOUT WITH (FORMAT csv, HEADER true)'
 
 
 def _blocks(chunks, block: int = 1 << 20) -> Iterator[bytes]:
@@ -242,11 +244,12 @@ def archive_partition(conn: psycopg.Connection, name: str, start: dt.datetime, e
         try:
             with conn.transaction():
                 step("lock", _lock_against_writes, conn, name)
-                held = step("move_held", _move_held_rows, conn, name)
+                predicate = held_rows_predicate("p", _scopes_in_force(conn))
+                held = step("move_held", _keep_held_rows, conn, name, predicate)
                 _pause_point("after_held_moved")
-                written = step("write", _write_archive, conn, name, record_id)
+                written = step("write", _write_archive, conn, name, record_id, predicate)
                 _pause_point("after_written")
-                written.update(step("verify", _verify_archive, conn, name, written))
+                written.update(step("verify", _verify_archive, conn, name, written, predicate, sum(held.values())))
                 _pause_point("after_verified")
                 if _writers_waiting(conn, name):
                     raise _GiveWay()
@@ -291,20 +294,23 @@ def held_rows_predicate(alias: str, scopes: set[str]) -> str:
     return "(" + " OR ".join(branches) + ")" if branches else "false"
 
 
-def _move_held_rows(conn: psycopg.Connection, name: str) -> dict[str, int]:
-    """Held rows to audit_logs_held, deleted from the partition only once copied; {reason: rows}."""
-    scopes = {s for (s,) in conn.execute("SELECT DISTINCT scope FROM legal_holds_in_force()").fetchall()}
-    if not scopes:
+def _scopes_in_force(conn: psycopg.Connection) -> set[str]:
+    return {s for (s,) in conn.execute("SELECT DISTINCT scope FROM legal_holds_in_force()").fetchall()}
+
+
+def _keep_held_rows(conn: psycopg.Connection, name: str, predicate: str) -> dict[str, int]:
+    """Copy the partition's held rows (``predicate``) to audit_logs_held; {reason: rows}.
+
+    They are not deleted from the partition: the archive's COPY leaves them out, and the partition goes
+    whole once the archive and this copy account for every row of it (:func:`_verify_archive`), in the
+    same transaction. Found through the organization/user indexes, not a scan."""
+    if predicate == "false":
         return {}
     reason = holds.reason_expression("p.organization_id", "p.actor_user_id", "p.resource_type", "p.resource_id")
-    # One statement: the held rows leave the partition and land in audit_logs_held together (a failure
-    # of either rolls back both), found through the organization/user indexes, not a second scan.
     rows = conn.execute(
-        f"""WITH gone AS (
-                DELETE FROM "{name}" p WHERE {held_rows_predicate("p", scopes)}
-                RETURNING {", ".join("p." + c for c in COLUMNS)}, COALESCE({reason}, 'legal hold') AS hold_reason)
-            INSERT INTO audit_logs_held ({_COLS}, hold_reason, source_partition)
-            SELECT {_COLS}, hold_reason, %s FROM gone
+        f"""INSERT INTO audit_logs_held ({_COLS}, hold_reason, source_partition)
+            SELECT {", ".join("p." + c for c in COLUMNS)}, COALESCE({reason}, 'legal hold'), %s
+            FROM "{name}" p WHERE {predicate}
             ON CONFLICT (id, occurred_at) DO UPDATE SET hold_reason = EXCLUDED.hold_reason
             RETURNING hold_reason""", (name,)).fetchall()
     by_reason: dict[str, int] = {}
@@ -333,14 +339,14 @@ class _HashingWriter(io.RawIOBase):
         return len(b)
 
 
-def _write_archive(conn: psycopg.Connection, name: str, record_id: int) -> dict[str, Any]:
-    """Stream the partition once into its archive file (see :func:`stream_to_archive`)."""
+def _write_archive(conn: psycopg.Connection, name: str, record_id: int, held: str) -> dict[str, Any]:
+    """Stream the partition's rows but the held ones once into its archive file (:func:`stream_to_archive`)."""
     location = storage.join(storage.archive_root(), "audit_logs", f"{name}.csv.zst")
     taken = conn.execute("SELECT id FROM audit_log_archives WHERE location = %s AND partition_name <> %s",
                          (location, name)).fetchone()
     if taken:  # an earlier incarnation of this month owns that file: never overwrite an archive
         location = storage.join(storage.archive_root(), "audit_logs", f"{name}.{record_id}.csv.zst")
-    return stream_to_archive(conn, copy_sql(name), location, pause_at="mid_write")
+    return stream_to_archive(conn, copy_sql(name, held), location, pause_at="mid_write")
 
 
 def stream_to_archive(conn: psycopg.Connection, copy: str, location: str, *, pause_at: str | None = None) -> dict[str, Any]:
@@ -450,18 +456,25 @@ def archive_rows(location: str) -> Iterator[list[str]]:
         yield from csv.reader(text)
 
 
-def _verify_archive(conn: psycopg.Connection, name: str, written: dict[str, Any]) -> dict[str, Any]:
-    """Read the file back: the CSV text must hash to what was streamed, with as many rows as COPY sent.
-    Meanwhile the server finds the partition's time range (the read-back is CPU, the query I/O); returns it."""
+def _verify_archive(conn: psycopg.Connection, name: str, written: dict[str, Any], held: str,
+                    held_rows: int) -> dict[str, Any]:
+    """Read the file back: the CSV text must hash to what was streamed, with as many rows as COPY sent;
+    and the archive and the held copy together must hold every row of the partition. Meanwhile the server
+    counts the partition and finds the archived rows' time range (the read-back is CPU, the query I/O)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    kept = f"WHERE {held} IS NOT TRUE"
     with ThreadPoolExecutor(1) as pool:
         read_back = pool.submit(read_archive, written["location"], written["rows"])
-        lo, hi = conn.execute(f'SELECT min(occurred_at), max(occurred_at) FROM "{name}"').fetchone() or (None, None)
+        total, lo, hi = conn.execute(
+            f'SELECT count(*), min(occurred_at) FILTER ({kept}), max(occurred_at) FILTER ({kept}) FROM "{name}" p'
+        ).fetchone() or (0, None, None)
         content_sha, rows, file_sha = read_back.result()
     problems = []
     if rows != written["rows"]:
         problems.append(f"rows {rows} != COPY's {written['rows']}")
+    if written["rows"] + held_rows != total:
+        problems.append(f"{written['rows']} archived + {held_rows} held != the partition's {total} rows")
     if content_sha != written["content_sha256"]:
         problems.append("content checksum differs")
     if file_sha != written["file_sha256"]:
