@@ -59,7 +59,7 @@ def test_child_environment(tmp_path):
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18123/execution/"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "7"  # what the user exported wins over the derived value
     assert env["AIRFLOW_CONN_SMTP_DEFAULT"] == "smtp://x"
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == la.PRELOADING_EXECUTOR  # a LocalExecutor
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
     assert env["AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY"] == "False"  # the producer saves its backup on failure

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from auralink.orchestration.local_airflow import PRELOADING_EXECUTOR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -227,7 +228,7 @@ def test_the_four_airflow_components_run_after_init_on_postgres():
         env = service["environment"]
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://")
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTOR"] == PRELOADING_EXECUTOR
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy", name
         assert service["depends_on"]["init"]["condition"] == "service_completed_successfully", name
         assert service["restart"] == "unless-stopped", name

@@ -48,6 +48,7 @@ STATE_FILE = "local-airflow.json"  # pid and port of a running `auralink airflow
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"  # SimpleAuthManager's default name
 ADMIN_USER = "admin"
 STANDALONE = "standalone"  # the one child: `airflow standalone` (its components are its children)
+PRELOADING_EXECUTOR = "auralink.orchestration.preloading_executor.PreloadingLocalExecutor"
 
 
 class LocalAirflowError(RuntimeError):
@@ -221,8 +222,9 @@ def airflow_env(cfg: LocalAirflowConfig, base_env: Mapping[str, str] | None = No
     cpus = os.cpu_count() or 1
     secret = ensure_secrets(cfg.home)
     derived = {
-        # standalone forces a local executor only when the configured one is not; say which.
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # standalone forces a local executor only when the configured one is not; say which. The
+        # LocalExecutor whose forked task processes start with Great Expectations and dbt imported.
+        "AIRFLOW__CORE__EXECUTOR": PRELOADING_EXECUTOR,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(cfg.metadata_url),
         "AIRFLOW__CORE__DAGS_FOLDER": str(cfg.dags_folder),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(cfg.plugins_folder),
