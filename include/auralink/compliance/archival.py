@@ -62,6 +62,7 @@ _COLS = ", ".join(COLUMNS)
 _LOCK_NAMESPACE = 0x41524348  # "ARCH"
 DETACH_MAX_WAIT_S = 120.0  # then the month stays attached and is archived on a later night
 DETACH_PAUSE_S = 0.03
+NO_HOLDS = "false"  # held_rows_predicate() when no hold is in force: nothing to keep, nothing to leave out
 STEPS = ("after_held_moved", "mid_write", "after_written", "after_verified", "after_detach")
 
 
@@ -88,8 +89,8 @@ def _session(conn: psycopg.Connection) -> None:
 
 # The archive's COPY: the partition's rows but the held ones (``held``: a predicate on ``p``). No ORDER BY:
 # the file is hashed as it streams, so nothing needs to reproduce it.
-def copy_sql(partition: str, held: str = "false") -> str:
-    where = "" if held == "false" else f" WHERE {held} IS NOT TRUE"
+def copy_sql(partition: str, held: str = NO_HOLDS) -> str:
+    where = "" if held == NO_HOLDS else f" WHERE {held} IS NOT TRUE"
     return f'COPY (SELECT {_COLS} FROM "{partition}" p{where}) TO STDOUT WITH (FORMAT csv, HEADER true)'
 
 
@@ -291,7 +292,7 @@ def held_rows_predicate(alias: str, scopes: set[str]) -> str:
     if "resource" in scopes:
         branches.append(f"({alias}.resource_type, {alias}.resource_id) IN (SELECT resource_type, resource_id "
                         "FROM legal_holds_in_force() WHERE scope = 'resource')")
-    return "(" + " OR ".join(branches) + ")" if branches else "false"
+    return "(" + " OR ".join(branches) + ")" if branches else NO_HOLDS
 
 
 def _scopes_in_force(conn: psycopg.Connection) -> set[str]:
@@ -304,7 +305,7 @@ def _keep_held_rows(conn: psycopg.Connection, name: str, predicate: str) -> dict
     They are not deleted from the partition: the archive's COPY leaves them out, and the partition goes
     whole once the archive and this copy account for every row of it (:func:`_verify_archive`), in the
     same transaction. Found through the organization/user indexes, not a scan."""
-    if predicate == "false":
+    if predicate == NO_HOLDS:
         return {}
     reason = holds.reason_expression("p.organization_id", "p.actor_user_id", "p.resource_type", "p.resource_id")
     rows = conn.execute(
