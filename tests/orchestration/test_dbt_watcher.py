@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -26,16 +27,29 @@ def _ti(try_number: int = 1) -> SimpleNamespace:
                            hostname="worker-1", operator="DbtRunWatcherOperator")
 
 
-def _events(node_status: str | None, producer: str = "running", try_number: int = 1) -> tuple[list, ConsumerStartTrigger]:
+UPSTREAM = "dbt_build.stg_usage_records.test"
+
+
+def _events(node_status: str | None, producer: str | list[str | None] = "running", try_number: int = 1,
+            upstream: list[str | None] | None = None) -> tuple[list, ConsumerStartTrigger]:
+    """The trigger's events for a node whose producer goes through the given states (the last one stays);
+    with ``upstream``, the task follows the build, and its upstream task goes through those states."""
     trigger = ConsumerStartTrigger(model_unique_id="model.auralink.int_usage_daily",
-                                   producer_task_id="dbt_build.dbt_producer_watcher", poke_interval=0.01)
+                                   producer_task_id="dbt_build.dbt_producer_watcher", poke_interval=0.01,
+                                   upstream_task_ids=[UPSTREAM] if upstream is not None else None)
     trigger.task_instance = _ti(try_number)
+    producer_states = [producer] if isinstance(producer, str) else list(producer)
+    upstream_states = list(upstream or [])
 
     async def no_startup_log() -> None:
         return None
 
-    async def producer_state() -> str:
-        return producer
+    async def producer_state() -> str | None:
+        return producer_states.pop(0) if len(producer_states) > 1 else producer_states[0]
+
+    async def task_states(task_ids: list[str]) -> dict[str, str | None]:
+        assert task_ids == [UPSTREAM]
+        return {UPSTREAM: upstream_states.pop(0) if len(upstream_states) > 1 else upstream_states[0]}
 
     async def node() -> tuple[str | None, str | None]:
         return node_status, "select 1"
@@ -43,6 +57,7 @@ def _events(node_status: str | None, producer: str = "running", try_number: int 
     trigger._log_startup_events = no_startup_log
     trigger._get_producer_task_status = producer_state
     trigger._parse_dbt_node_status_and_compiled_sql = node
+    trigger._task_states = task_states
 
     async def collect() -> list:
         return [e async for e in trigger.run()]
@@ -51,9 +66,11 @@ def _events(node_status: str | None, producer: str = "running", try_number: int 
 
 
 def test_the_trigger_serializes_under_its_own_path_and_reads_the_run_from_the_task_instance():
-    path, kwargs = ConsumerStartTrigger("model.auralink.x", "dbt_build.dbt_producer_watcher").serialize()
+    path, kwargs = ConsumerStartTrigger("model.auralink.x", "dbt_build.dbt_producer_watcher",
+                                        upstream_task_ids=[UPSTREAM]).serialize()
     assert path == TRIGGER_PATH
-    assert ConsumerStartTrigger(**kwargs).model_unique_id == "model.auralink.x"
+    again = ConsumerStartTrigger(**kwargs)
+    assert (again.model_unique_id, again.upstream_task_ids) == ("model.auralink.x", [UPSTREAM])
     _, trigger = _events("success")
     assert (trigger.dag_id, trigger.run_id) == ("nightly", "scheduled__2026-11-30T02:00:00+00:00")
 
@@ -111,3 +128,49 @@ def test_a_test_task_reads_the_outcome_the_producer_gives_it(unique_id, key, val
     trigger.get_xcom_val = xcom
     assert asyncio.run(trigger._parse_dbt_node_status_and_compiled_sql()) == (status, None)
     assert asked == [key]
+
+
+def test_a_task_that_follows_the_build_waits_for_the_producer_to_start(db_url, airflow_db):
+    events, _ = _events("success", producer=[None, "scheduled", "queued", "running"], upstream=["running"])
+    assert [type(e) for e in events] == [TaskSuccessEvent]
+
+
+@pytest.mark.parametrize("producer", ["upstream_failed", "removed"])
+def test_a_task_that_follows_a_build_that_will_not_run_ends_skipped_and_is_tracked(producer, db, airflow_db):
+    from auralink.orchestration import run_tracking
+
+    run_tracking.reset()
+    events, _ = _events(None, producer=[None, producer], upstream=[None])
+    assert [type(e) for e in events] == [TaskSkippedEvent]
+    assert db.execute("SELECT state FROM airflow_task_runs").fetchall() == [("skipped",)]
+
+
+@pytest.mark.parametrize("try_number", [1, 2])
+def test_a_node_run_alone_waits_for_its_upstream_task_to_succeed(try_number):
+    # try 1: the producer was skipped (its retry), so Cosmos runs each node alone; try 2: a retry
+    events, _ = _events(None, producer="skipped", try_number=try_number,
+                        upstream=["up_for_retry", "running", "success"])
+    assert [e.payload for e in events] == [{"status": EventStatus.FAILED,
+                                           "reason": WatcherEventReason.PRODUCER_SKIPPED}]
+
+
+@pytest.mark.parametrize("upstream", ["failed", "upstream_failed", "skipped"])
+def test_a_node_is_not_run_alone_after_an_upstream_task_that_did_not_succeed(upstream, airflow_db, db_url):
+    events, _ = _events("fail", try_number=2, upstream=["running", upstream])
+    assert [type(e) for e in events] == [TaskSkippedEvent]
+
+
+def test_the_producer_publishes_each_nodes_final_event_not_its_progress(monkeypatch):
+    from auralink.orchestration.dbt_watcher import FinalEventProducer
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    parsed: list[str] = []
+    monkeypatch.setattr(DbtProducerWatcherOperator, "_make_parse_callable",
+                        lambda self: lambda line, extra: parsed.append(line if line.startswith("not") else json.loads(line)["info"]["name"]))
+    parse = FinalEventProducer._make_parse_callable(FinalEventProducer.__new__(FinalEventProducer))
+    for name in ("MainReportVersion", "NodeStart", "NodeCompiling", "NodeExecuting", "LogStartLine",
+                 "NodeFinished", "RunResultError"):
+        parse(json.dumps({"info": {"name": name}, "data": {}}), {})
+    parse("not json: a line some library printed", {})
+    assert parsed == ["MainReportVersion", "LogStartLine", "NodeFinished", "RunResultError",
+                      "not json: a line some library printed"]  # Cosmos surfaces it in the log

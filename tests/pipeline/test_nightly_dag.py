@@ -88,6 +88,17 @@ def test_dbt_as_one_build_watched_per_model_by_default(monkeypatch):
         task = scheduled.get_task(task_id)
         assert task.start_from_trigger and task.start_trigger_args.trigger_cls == TRIGGER_PATH, task_id
     assert not scheduled.get_task("dbt_build.dbt_producer_watcher").start_from_trigger
+    # A task with upstream tasks in the group follows the build: it starts with the run, and its trigger
+    # (not the scheduler) waits for those tasks when the node is run alone. The edges stay.
+    daily = scheduled.get_task("dbt_build.daily_usage_summary.run")
+    assert str(daily.trigger_rule) in ("always", "TriggerRule.ALWAYS")
+    assert "dbt_build.int_usage_daily.test" in daily.upstream_task_ids
+    follows = dag.get_task("dbt_build.daily_usage_summary.run").start_trigger_args.trigger_kwargs
+    assert follows["upstream_task_ids"] == sorted(daily.upstream_task_ids)
+    root = scheduled.get_task("dbt_build.stg_usage_records.run")
+    assert str(root.trigger_rule) in ("all_success", "TriggerRule.ALL_SUCCESS")
+    assert root.upstream_task_ids == {"check_source_quality"}
+    assert dag.get_task(root.task_id).start_trigger_args.trigger_kwargs["upstream_task_ids"] == []
     monkeypatch.setenv("AURALINK_DBT_EXECUTION_MODE", "sideways")
     with pytest.raises(Exception, match="AURALINK_DBT_EXECUTION_MODE"):
         load_dag()

@@ -214,11 +214,13 @@ def dbt_task_group(j: Job, select: list[str] | None = None):
     )
     if watcher:
         from auralink.orchestration.dbt_watcher import (
+            publish_final_events_only,
             start_consumers_in_triggerer,
             watch_only_the_tests_the_build_runs,
         )
 
         watch_only_the_tests_the_build_runs(group)
+        publish_final_events_only(group)
         start_consumers_in_triggerer(group)
     return group
 

@@ -11,12 +11,23 @@ succeeded or was skipped. A worker process is started only where Cosmos's own co
 node (the task fails with Cosmos's message and is retried), a producer that failed or was skipped, and
 a retry, which runs the node alone (Cosmos's fallback). The run-tracking listener sees no task process
 for a task that ends in the triggerer, so the trigger records it there, as the listener would.
+
+A consumer follows the build, not Airflow's scheduler (:func:`start_consumers_in_triggerer`). The producer
+already runs the nodes in dbt's order, so a consumer whose upstream tasks are in the group starts with
+the run (trigger rule ``always``) and waits in the triggerer for the producer, then for its node. Chained
+task by task instead, each model and each test waited a scheduler and triggerer round trip after the
+one before it, for the whole depth of the graph, after the build itself had ended. The group's edges
+stay (the graph, and clearing a task with its downstream), and Airflow's order still holds where it
+matters: a retry, which runs the node alone, waits for its upstream tasks to succeed, and does not run
+when one of them failed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
@@ -24,8 +35,39 @@ from asgiref.sync import sync_to_async
 from cosmos.listeners.dag_run_listener import EventStatus
 from cosmos.operators._watcher.state import get_dbt_event_xcom_key, is_dbt_node_status_terminal
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
+from cosmos.operators.watcher import DbtProducerWatcherOperator
 
 TRIGGER_PATH = f"{__name__}.ConsumerStartTrigger"
+# Producer states before it runs, and those in which it never will (its upstream failed or it was removed).
+_PRODUCER_NOT_STARTED = frozenset({None, "none", "scheduled", "queued"})
+_PRODUCER_WILL_NOT_RUN = frozenset({"upstream_failed", "removed"})
+# Upstream states after which a task the scheduler orders (all_success) would not run.
+_UPSTREAM_NOT_SUCCEEDED = frozenset({"failed", "upstream_failed", "skipped", "removed"})
+# The debug-level events a node passes through before its NodeFinished.
+_NODE_PROGRESS_EVENTS = frozenset({"NodeStart", "NodeCompiling", "NodeExecuting"})
+
+
+class FinalEventProducer(DbtProducerWatcherOperator):
+    """Cosmos's producer, publishing each node's final dbt event only.
+
+    Cosmos pushes every event of a node to the node's one event XCom, each overwriting the one before, and
+    only the last (NodeFinished) is ever read. Each push is a round trip to Airflow's API under one lock,
+    which the build's threads wait on: the progress events were most of the producer's pushes. They are
+    debug-level, so the producer's log loses nothing.
+    """
+
+    def _make_parse_callable(self) -> Callable[[str, Any], None]:
+        parse = super()._make_parse_callable()
+
+        def parse_unless_progress(line: str, extra_kwargs: Any) -> None:
+            try:
+                name = json.loads(line).get("info", {}).get("name")
+            except (ValueError, AttributeError):
+                name = None
+            if name not in _NODE_PROGRESS_EVENTS:
+                parse(line, extra_kwargs)
+
+        return parse_unless_progress
 
 
 class ConsumerStartTrigger(WatcherTrigger):
@@ -38,33 +80,77 @@ class ConsumerStartTrigger(WatcherTrigger):
 
     def __init__(self, model_unique_id: str, producer_task_id: str, poke_interval: float = 5.0,
                  is_test_sensor: bool = False, dag_id: str = "", run_id: str = "", map_index: int | None = -1,
-                 **kwargs: Any) -> None:
+                 upstream_task_ids: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(model_unique_id=model_unique_id, producer_task_id=producer_task_id, dag_id=dag_id,
                          run_id=run_id, map_index=map_index, poke_interval=poke_interval,
                          is_test_sensor=is_test_sensor, **kwargs)
+        # The task's upstream tasks in the group, which the scheduler does not wait for (trigger rule always).
+        self.upstream_task_ids = list(upstream_task_ids or [])
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return TRIGGER_PATH, super().serialize()[1]
+        return TRIGGER_PATH, {**super().serialize()[1], "upstream_task_ids": self.upstream_task_ids}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         ti = getattr(self, "task_instance", None)
         if ti is not None:
             self.dag_id, self.run_id = self.dag_id or ti.dag_id, self.run_id or ti.run_id
-        if ti is not None and (ti.try_number or 1) > 1:
-            # A retry: the producer already reported this node; Cosmos's fallback runs it alone on a worker.
-            yield TriggerEvent({"status": EventStatus.FAILED, "reason": WatcherEventReason.PRODUCER_SKIPPED})
-            return
-        async for event in super().run():
-            status, reason = event.payload.get("status"), event.payload.get("reason")
-            if status == EventStatus.SUCCESS and reason is None:
-                await self._record("success")
-                yield TaskSuccessEvent()
-            elif status == EventStatus.SKIPPED:
+        # A retry: the producer already reported this node, and Cosmos's fallback runs it alone on a worker.
+        if ti is None or (ti.try_number or 1) == 1:
+            producer = await self._wait_for_the_producer()
+            if producer in _PRODUCER_WILL_NOT_RUN:
+                self.log.info("Not run: the dbt build %s is %s", self.producer_task_id, producer)
                 await self._record("skipped")
                 yield TaskSkippedEvent()
-            else:  # a failure, or a node the producer never reported: Cosmos's execute_complete decides
-                yield event
+                return
+            async for event in super().run():
+                status, reason = event.payload.get("status"), event.payload.get("reason")
+                if status == EventStatus.SUCCESS and reason is None:
+                    await self._record("success")
+                    yield TaskSuccessEvent()
+                    return
+                if status == EventStatus.SKIPPED:
+                    await self._record("skipped")
+                    yield TaskSkippedEvent()
+                    return
+                if reason != WatcherEventReason.PRODUCER_SKIPPED:
+                    yield event  # a failure, or a node the producer never reported: Cosmos's execute_complete
+                    return
+        # The node runs alone on a worker: after its upstream tasks, as the scheduler would have ordered it.
+        blocking = await self._wait_for_the_upstream_tasks()
+        if blocking:
+            self.log.info("Not run alone: upstream task %s is %s", *blocking)
+            await self._record("skipped")
+            yield TaskSkippedEvent()
             return
+        yield TriggerEvent({"status": EventStatus.FAILED, "reason": WatcherEventReason.PRODUCER_SKIPPED})
+
+    async def _wait_for_the_producer(self) -> str | None:
+        """A task that started with the run waits for the build to start; returns the producer's state."""
+        while True:
+            state = await self._get_producer_task_status() if self.upstream_task_ids else "running"
+            if state not in _PRODUCER_NOT_STARTED:
+                return state
+            await asyncio.sleep(self.poke_interval)
+
+    async def _wait_for_the_upstream_tasks(self) -> tuple[str, str] | None:
+        """Wait until the upstream tasks have ended; the first that did not succeed, with its state."""
+        while self.upstream_task_ids:
+            states = await self._task_states(self.upstream_task_ids)
+            ended = {task_id: states.get(task_id) for task_id in self.upstream_task_ids}
+            not_succeeded = [(task_id, str(s)) for task_id, s in ended.items() if s in _UPSTREAM_NOT_SUCCEEDED]
+            if not_succeeded:
+                return not_succeeded[0]
+            if all(s == "success" for s in ended.values()):
+                return None
+            await asyncio.sleep(self.poke_interval)
+        return None
+
+    async def _task_states(self, task_ids: list[str]) -> dict[str, str | None]:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+            dag_id=self.dag_id, task_ids=task_ids, run_ids=[self.run_id])
+        return {task_id: (str(s) if s is not None else None) for task_id, s in states.get(self.run_id, {}).items()}
 
     async def _parse_dbt_node_status_and_compiled_sql(self) -> tuple[str | None, str | None]:
         # A test with several parents gets a task of its own (should_detach_multiple_parents_tests), a
@@ -86,8 +172,9 @@ class ConsumerStartTrigger(WatcherTrigger):
             await sync_to_async(run_tracking.record_task_event)(ti, state)
 
 
-def start_in_triggerer(task: Any) -> None:
-    """Make a Cosmos watcher consumer start in the triggerer (its deferral, without the worker process)."""
+def start_in_triggerer(task: Any, upstream_task_ids: list[str] | None = None) -> None:
+    """Make a Cosmos watcher consumer start in the triggerer (its deferral, without the worker process);
+    ``upstream_task_ids`` are those its trigger waits for, where the scheduler does not."""
     from airflow.triggers.base import StartTriggerArgs
 
     # Cosmos's own poll interval: polling every 2 s instead made the night slower (the triggerer's and the
@@ -95,7 +182,8 @@ def start_in_triggerer(task: Any) -> None:
     task.start_trigger_args = StartTriggerArgs(
         trigger_cls=TRIGGER_PATH,
         trigger_kwargs={"model_unique_id": task.model_unique_id, "producer_task_id": task.producer_task_id,
-                        "poke_interval": float(task.poke_interval), "is_test_sensor": bool(task.is_test_sensor)},
+                        "poke_interval": float(task.poke_interval), "is_test_sensor": bool(task.is_test_sensor),
+                        "upstream_task_ids": list(upstream_task_ids or [])},
         next_method="execute_complete",
         next_kwargs=None,
         timeout=None,  # the task's execution_timeout bounds the wait (Airflow takes the smaller)
@@ -119,7 +207,6 @@ def watch_only_the_tests_the_build_runs(group: Any) -> None:
     """
     from cosmos.constants import DbtResourceType
     from cosmos.dbt.selector import select_nodes
-    from cosmos.operators.watcher import DbtProducerWatcherOperator
 
     graph = group.dbt_graph
     tests = {uid: node for uid, node in graph.filtered_nodes.items() if node.resource_type == DbtResourceType.TEST}
@@ -140,6 +227,13 @@ def watch_only_the_tests_the_build_runs(group: Any) -> None:
                 _remove_task(task)
 
 
+def publish_final_events_only(group: Any) -> None:
+    """Make a Cosmos watcher group's producer a :class:`FinalEventProducer` (Cosmos builds it itself)."""
+    for task in group.iter_tasks():
+        if type(task) is DbtProducerWatcherOperator:
+            task.__class__ = FinalEventProducer
+
+
 def _remove_task(task: Any) -> None:
     """Take a task out of its DAG, its upstream tasks taking its downstream ones."""
     upstream, downstream = list(task.upstream_list), list(task.downstream_list)
@@ -155,9 +249,15 @@ def _remove_task(task: Any) -> None:
 
 
 def start_consumers_in_triggerer(group: Any) -> None:
-    """Every watcher consumer of a Cosmos task group starts in the triggerer."""
+    """Every watcher consumer of a Cosmos task group starts in the triggerer; one with upstream tasks in the
+    group starts with the run and follows the build (the module's docstring says why)."""
+    from airflow.sdk import TriggerRule
     from cosmos.operators._watcher.base import BaseConsumerSensor
 
+    in_group = {t.task_id for t in group.iter_tasks()}
     for t in group.iter_tasks():
         if isinstance(t, BaseConsumerSensor) and t.deferrable:
-            start_in_triggerer(t)
+            upstream = sorted(t.upstream_task_ids & in_group)
+            if upstream:
+                t.trigger_rule = TriggerRule.ALWAYS
+            start_in_triggerer(t, upstream)
