@@ -147,3 +147,33 @@ def test_cli_status_and_password_without_a_running_airflow(tmp_path, capsys):
     la.ensure_admin_password(tmp_path / la.PASSWORDS_FILE)
     assert main(["airflow", "password", "--home", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip() == la.read_admin_password(tmp_path)
+
+
+def test_the_execution_api_is_asked_once_before_the_first_task():
+    import http.server
+    import socket
+    import threading
+
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert la.warm_execution_api(f"http://127.0.0.1:{server.server_port}")
+        assert asked == ["/execution/health/ping"]
+    finally:
+        server.shutdown()
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    assert not la.warm_execution_api(f"http://127.0.0.1:{closed}", timeout=1)

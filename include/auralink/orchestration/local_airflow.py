@@ -417,6 +417,7 @@ class LocalAirflow:
         self._write_state()
         try:
             self.wait_healthy(timeout=timeout, stop_event=stop_event)
+            warm_execution_api(self.cfg.base_url)
             self._ensure_pools()
         except BaseException:
             self.stop()
@@ -562,6 +563,20 @@ def fetch_health(base_url: str, timeout: float = 5) -> dict[str, Any] | None:
             return body
     except (urllib.error.URLError, OSError, ValueError):
         return None
+
+
+def warm_execution_api(base_url: str, timeout: float = 60) -> bool:
+    """Ask the task execution API once; returns whether it answered.
+
+    It builds its versioned routes (Cadwyn) at its first request, seconds of CPU during which that
+    request, and every task start queued behind it, waits: asked here, the first task of the first night
+    does not pay for it.
+    """
+    try:
+        with urllib.request.urlopen(f"{base_url}/execution/health/ping", timeout=timeout) as resp:
+            return bool(200 <= resp.status < 300)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def unhealthy_components(health: Mapping[str, Any]) -> list[str]:
