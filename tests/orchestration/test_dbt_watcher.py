@@ -174,3 +174,32 @@ def test_the_producer_publishes_each_nodes_final_event_not_its_progress(monkeypa
     parse("not json: a line some library printed", {})
     assert parsed == ["MainReportVersion", "LogStartLine", "NodeFinished", "RunResultError",
                       "not json: a line some library printed"]  # Cosmos surfaces it in the log
+
+
+def test_the_triggers_of_a_run_share_one_read_of_the_producers_state(monkeypatch):
+    from auralink.orchestration import dbt_watcher
+    from cosmos.operators._watcher.triggerer import WatcherTrigger
+
+    reads: list[str] = []
+
+    async def read(self) -> str:
+        reads.append(self.run_id)
+        await asyncio.sleep(0.01)
+        return "running"
+
+    monkeypatch.setattr(WatcherTrigger, "_get_producer_task_status", read)
+    monkeypatch.setattr(dbt_watcher, "PRODUCER_STATE_MAX_AGE", 60.0)
+
+    def trigger(model: str, run_id: str) -> ConsumerStartTrigger:
+        return ConsumerStartTrigger(model_unique_id=model, producer_task_id="dbt_build.dbt_producer_watcher",
+                                    dag_id="nightly", run_id=run_id)
+
+    async def states() -> list:
+        same_run = [trigger(f"model.auralink.m{i}", "run-a") for i in range(5)]
+        return await asyncio.gather(*(t._get_producer_task_status() for t in [*same_run, trigger("x", "run-b")]))
+
+    assert asyncio.run(states()) == ["running"] * 6
+    assert sorted(reads) == ["run-a", "run-b"]  # one read per run, not per trigger
+    monkeypatch.setattr(dbt_watcher, "PRODUCER_STATE_MAX_AGE", 0.0)
+    asyncio.run(trigger("model.auralink.m0", "run-a")._get_producer_task_status())
+    assert len(reads) == 3  # an old read is read again

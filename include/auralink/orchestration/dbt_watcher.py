@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -43,6 +44,12 @@ _PRODUCER_NOT_STARTED = frozenset({None, "none", "scheduled", "queued"})
 _PRODUCER_WILL_NOT_RUN = frozenset({"upstream_failed", "removed"})
 # Upstream states after which a task the scheduler orders (all_success) would not run.
 _UPSTREAM_NOT_SUCCEEDED = frozenset({"failed", "upstream_failed", "skipped", "removed"})
+# The triggers of one run share one read of the producer's state per this many seconds: they all run in
+# the triggerer's one event loop, and each read is a round trip through its supervisor to the API, which
+# the run's many triggers otherwise queue on, new triggers' starts behind them.
+PRODUCER_STATE_MAX_AGE = 1.0
+_producer_reads: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+_producer_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 # The debug-level events a node passes through before its NodeFinished.
 _NODE_PROGRESS_EVENTS = frozenset({"NodeStart", "NodeCompiling", "NodeExecuting"})
 
@@ -123,6 +130,19 @@ class ConsumerStartTrigger(WatcherTrigger):
             yield TaskSkippedEvent()
             return
         yield TriggerEvent({"status": EventStatus.FAILED, "reason": WatcherEventReason.PRODUCER_SKIPPED})
+
+    async def _get_producer_task_status(self) -> str | None:
+        key = (self.dag_id, self.run_id, self.producer_task_id)
+        async with _producer_locks.setdefault(key, asyncio.Lock()):
+            now = time.monotonic()
+            read = _producer_reads.get(key)
+            if read is None or now - read[0] >= PRODUCER_STATE_MAX_AGE:
+                read = (now, await super()._get_producer_task_status())
+                for stale in [k for k, (at, _) in _producer_reads.items() if now - at > 3600]:
+                    _producer_reads.pop(stale)
+                    _producer_locks.pop(stale, None)
+                _producer_reads[key] = read
+        return read[1]
 
     async def _wait_for_the_producer(self) -> str | None:
         """A task that started with the run waits for the build to start; returns the producer's state."""
