@@ -203,3 +203,44 @@ def test_the_triggers_of_a_run_share_one_read_of_the_producers_state(monkeypatch
     monkeypatch.setattr(dbt_watcher, "PRODUCER_STATE_MAX_AGE", 0.0)
     asyncio.run(trigger("model.auralink.m0", "run-a")._get_producer_task_status())
     assert len(reads) == 3  # an old read is read again
+
+
+def test_the_triggers_of_a_run_read_dbts_start_up_events_once_both_have_come(monkeypatch):
+    from cosmos.operators._watcher.triggerer import WatcherTrigger
+
+    published = [[{"name": "MainReportVersion"}], [{"name": "MainReportVersion"}, {"name": "AdapterRegistered"}]]
+    reads: list[str] = []
+
+    async def xcom(self, key: str):
+        reads.append(key)
+        return published[min(len(reads), 2) - 1] if key == "dbt_startup_events" else None
+
+    monkeypatch.setattr(WatcherTrigger, "get_xcom_val", xcom)
+
+    def trigger(model: str) -> ConsumerStartTrigger:
+        return ConsumerStartTrigger(model_unique_id=model, producer_task_id="dbt_build.dbt_producer_watcher",
+                                    dag_id="nightly", run_id="run-startup")
+
+    async def read_all() -> list:
+        return [await trigger(f"model.auralink.m{i}").get_xcom_val("dbt_startup_events") for i in range(4)]
+
+    values = asyncio.run(read_all())
+    assert [len(v) for v in values] == [1, 2, 2, 2]  # one event only: read again; both: shared
+    assert reads == ["dbt_startup_events", "dbt_startup_events"]
+
+
+@pytest.mark.parametrize(("status", "asked"), [
+    ("success", ["model__auralink__m_status"]),
+    ("error", ["model__auralink__m_status", "model__auralink__m_compiled_sql"]),
+])
+def test_a_model_task_reads_its_compiled_sql_only_when_it_failed(status, asked):
+    trigger = ConsumerStartTrigger(model_unique_id="model.auralink.m", producer_task_id="dbt_build.dbt_producer_watcher")
+    keys: list[str] = []
+
+    async def xcom(key: str):
+        keys.append(key)
+        return {"status": status, "outlet_uris": []} if key.endswith("_status") else "select 1"
+
+    trigger.get_xcom_val = xcom
+    got = asyncio.run(trigger._parse_dbt_node_status_and_compiled_sql())
+    assert got == (status, "select 1" if status == "error" else None) and keys == asked

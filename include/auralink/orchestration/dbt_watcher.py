@@ -28,13 +28,19 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 from asgiref.sync import sync_to_async
+from cosmos.constants import _DBT_STARTUP_EVENTS_XCOM_KEY
 from cosmos.listeners.dag_run_listener import EventStatus
-from cosmos.operators._watcher.state import get_dbt_event_xcom_key, is_dbt_node_status_terminal
+from cosmos.operators._watcher.state import (
+    get_compiled_sql_xcom_key,
+    get_dbt_event_xcom_key,
+    is_dbt_node_status_failed,
+    is_dbt_node_status_terminal,
+)
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
 from cosmos.operators.watcher import DbtProducerWatcherOperator
 
@@ -44,12 +50,14 @@ _PRODUCER_NOT_STARTED = frozenset({None, "none", "scheduled", "queued"})
 _PRODUCER_WILL_NOT_RUN = frozenset({"upstream_failed", "removed"})
 # Upstream states after which a task the scheduler orders (all_success) would not run.
 _UPSTREAM_NOT_SUCCEEDED = frozenset({"failed", "upstream_failed", "skipped", "removed"})
-# The triggers of one run share one read of the producer's state per this many seconds: they all run in
-# the triggerer's one event loop, and each read is a round trip through its supervisor to the API, which
-# the run's many triggers otherwise queue on, new triggers' starts behind them.
+# The triggers of one run share what they all read from the producer: they run in the triggerer's one
+# event loop, and each read is a round trip through its supervisor to the API, one at a time, which the
+# run's many triggers otherwise queue on (new triggers' starts behind them). The producer's state is
+# read again after this many seconds; dbt's start-up events, once both have come, are read once.
 PRODUCER_STATE_MAX_AGE = 1.0
-_producer_reads: dict[tuple[str, str, str], tuple[float, str | None]] = {}
-_producer_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+_SHARED_FOR = 3600.0  # then forgotten: a run's triggers have long ended
+_shared: dict[tuple[str, ...], tuple[float, Any]] = {}
+_shared_locks: dict[tuple[str, ...], asyncio.Lock] = {}
 # The debug-level events a node passes through before its NodeFinished.
 _NODE_PROGRESS_EVENTS = frozenset({"NodeStart", "NodeCompiling", "NodeExecuting"})
 
@@ -132,17 +140,32 @@ class ConsumerStartTrigger(WatcherTrigger):
         yield TriggerEvent({"status": EventStatus.FAILED, "reason": WatcherEventReason.PRODUCER_SKIPPED})
 
     async def _get_producer_task_status(self) -> str | None:
-        key = (self.dag_id, self.run_id, self.producer_task_id)
-        async with _producer_locks.setdefault(key, asyncio.Lock()):
+        state: str | None = await self._shared_read("state", PRODUCER_STATE_MAX_AGE,
+                                                    super()._get_producer_task_status)
+        return state
+
+    async def get_xcom_val(self, key: str) -> Any | None:
+        if key != _DBT_STARTUP_EVENTS_XCOM_KEY:
+            return await super().get_xcom_val(key)
+        return await self._shared_read(key, _SHARED_FOR, lambda: super(ConsumerStartTrigger, self).get_xcom_val(key),
+                                       keep=lambda events: len(events or []) >= 2)
+
+    async def _shared_read(self, what: str, max_age: float, read: Callable[[], Awaitable[Any]],
+                           keep: Callable[[Any], bool] = lambda _: True) -> Any:
+        """``read()``, or what another trigger of this run read less than ``max_age`` seconds ago."""
+        key = (self.dag_id, self.run_id, self.producer_task_id, what)
+        async with _shared_locks.setdefault(key, asyncio.Lock()):
             now = time.monotonic()
-            read = _producer_reads.get(key)
-            if read is None or now - read[0] >= PRODUCER_STATE_MAX_AGE:
-                read = (now, await super()._get_producer_task_status())
-                for stale in [k for k, (at, _) in _producer_reads.items() if now - at > 3600]:
-                    _producer_reads.pop(stale)
-                    _producer_locks.pop(stale, None)
-                _producer_reads[key] = read
-        return read[1]
+            last = _shared.get(key)
+            if last is not None and now - last[0] < max_age:
+                return last[1]
+            value = await read()
+            for old in [k for k, (at, _) in _shared.items() if now - at > _SHARED_FOR]:
+                _shared.pop(old)
+                _shared_locks.pop(old, None)
+            if keep(value):
+                _shared[key] = (now, value)
+            return value
 
     async def _wait_for_the_producer(self) -> str | None:
         """A task that started with the run waits for the build to start; returns the producer's state."""
@@ -182,7 +205,13 @@ class ConsumerStartTrigger(WatcherTrigger):
             event = await self.get_xcom_val(get_dbt_event_xcom_key(self.model_unique_id))
             status = event.get("status") if isinstance(event, dict) else None
             return (status if is_dbt_node_status_terminal(status) else None), None
-        return await super()._parse_dbt_node_status_and_compiled_sql()
+        if self.is_test_sensor:
+            return await super()._parse_dbt_node_status_and_compiled_sql()
+        # A model's compiled SQL only goes where a worker shows it: a failed model's task. A success ends
+        # in the triggerer.
+        status = await self._get_node_status()
+        failed = is_dbt_node_status_failed(status)
+        return status, (await self.get_xcom_val(get_compiled_sql_xcom_key(self.model_unique_id)) if failed else None)
 
     async def _record(self, state: str) -> None:
         from auralink.orchestration import run_tracking
