@@ -111,6 +111,21 @@ def test_job_parameters_are_params_from_the_jobs_schema():
     assert batch.schema["section"] == "transcribe_recordings"  # the trigger form groups a job's parameters
 
 
+def test_tasks_take_the_dags_params_without_a_copy_each():
+    from airflow.sdk.definitions.param import process_params
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = load_dag()
+    assert not any(t.params for t in dag.tasks)  # the serialized DAG carries the Params once
+    scheduled = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    assert scheduled.params.get_param("transcribe_recordings.batch_size").value == 50
+    # A task's context: the DAG's Params, then a run's conf (each task process parses the DAG itself)
+    for conf, batch_size in ((None, 50), ({"transcribe_recordings.batch_size": 7}, 7)):
+        dag = load_dag()
+        plan = dag.get_task("transcribe_recordings.plan_batches")
+        assert process_params(dag, plan, conf, suppress_exception=False)["transcribe_recordings.batch_size"] == batch_size
+
+
 def _sync_consumer_dag() -> None:
     """The Asset-scheduled consumer in the metadata DB (as the dag-processor would put it), so the nightly
     run's Asset events queue a run of it."""

@@ -239,4 +239,26 @@ def render(pipeline: str) -> dict[str, Any]:
             nodes[j.name] = job_task(j)
     for upstream, downstream in sorted(graph.edges(pipeline)):
         nodes[upstream] >> nodes[downstream]
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    if (dag := DagContext.get_current_dag()) is not None:
+        drop_inherited_params(dag)
     return nodes
+
+
+def drop_inherited_params(dag: Any) -> None:
+    """Each task keeps only the Params the DAG does not already give it.
+
+    Airflow copies every DAG Param into each task, and the serialized DAG carries each copy: with a Param
+    per job parameter, those copies were most of the DAG that the scheduler, the API server and the
+    triggerer load and deserialize (the triggerer again for each deferred task). A task's context takes
+    the DAG's Params first and then the task's (``process_params``), so an identical copy changes nothing.
+    (That merge then applies a run's conf to the DAG's own Param objects: those of the DAG the task process
+    parsed for itself, which no other run reads.)
+    """
+    def same(a: Any, b: Any) -> bool:
+        return bool({**a.dump(), "source": None} == {**b.dump(), "source": None})
+
+    for t in dag.tasks:
+        for name in [n for n in t.params if n in dag.params and same(t.params.get_param(n), dag.params.get_param(n))]:
+            del t.params[name]
