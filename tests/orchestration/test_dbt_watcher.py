@@ -244,3 +244,34 @@ def test_a_model_task_reads_its_compiled_sql_only_when_it_failed(status, asked):
     trigger.get_xcom_val = xcom
     got = asyncio.run(trigger._parse_dbt_node_status_and_compiled_sql())
     assert got == (status, "select 1" if status == "error" else None) and keys == asked
+
+
+def test_a_trigger_reads_its_nodes_outcome_each_poke_interval_or_as_soon_as_the_build_ends(monkeypatch):
+    from auralink.orchestration import dbt_watcher
+
+    trigger = ConsumerStartTrigger(model_unique_id="model.auralink.m", producer_task_id="dbt_build.dbt_producer_watcher",
+                                   poke_interval=10.0)
+    assert trigger.poke_interval == dbt_watcher.WAKE_INTERVAL  # how often Cosmos's loop wakes it
+    assert trigger.serialize()[1]["poke_interval"] == 10.0
+    producer = ["running"]
+    reads: list[str] = []
+
+    async def producer_state() -> str:
+        return producer[0]
+
+    async def xcom(key: str):
+        reads.append(key)
+        return None
+
+    trigger._get_producer_task_status = producer_state
+    trigger.get_xcom_val = xcom
+
+    async def wake() -> None:
+        await trigger._parse_dbt_node_status_and_compiled_sql()
+
+    asyncio.run(wake())
+    asyncio.run(wake())  # a second later: not yet
+    assert len(reads) == 1
+    producer[0] = "success"
+    asyncio.run(wake())  # the build has ended: read now
+    assert len(reads) == 2

@@ -36,6 +36,7 @@ from asgiref.sync import sync_to_async
 from cosmos.constants import _DBT_STARTUP_EVENTS_XCOM_KEY
 from cosmos.listeners.dag_run_listener import EventStatus
 from cosmos.operators._watcher.state import (
+    PRODUCER_FINAL_STATES,
     get_compiled_sql_xcom_key,
     get_dbt_event_xcom_key,
     is_dbt_node_status_failed,
@@ -58,6 +59,10 @@ PRODUCER_STATE_MAX_AGE = 1.0
 _SHARED_FOR = 3600.0  # then forgotten: a run's triggers have long ended
 _shared: dict[tuple[str, ...], tuple[float, Any]] = {}
 _shared_locks: dict[tuple[str, ...], asyncio.Lock] = {}
+# A trigger wakes this often, but reads its node's outcome only every poke_interval, or at once when the
+# run's producer has ended (every outcome is there then): the last nodes' tasks end a moment after the
+# build, not up to a poke interval later.
+WAKE_INTERVAL = 1.0
 # The debug-level events a node passes through before its NodeFinished.
 _NODE_PROGRESS_EVENTS = frozenset({"NodeStart", "NodeCompiling", "NodeExecuting"})
 
@@ -101,9 +106,13 @@ class ConsumerStartTrigger(WatcherTrigger):
                          is_test_sensor=is_test_sensor, **kwargs)
         # The task's upstream tasks in the group, which the scheduler does not wait for (trigger rule always).
         self.upstream_task_ids = list(upstream_task_ids or [])
+        self.read_interval = poke_interval
+        self.poke_interval = min(poke_interval, WAKE_INTERVAL)  # Cosmos's loop sleeps this long
+        self._outcome_read_at: float | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return TRIGGER_PATH, {**super().serialize()[1], "upstream_task_ids": self.upstream_task_ids}
+        kwargs = super().serialize()[1]
+        return TRIGGER_PATH, {**kwargs, "poke_interval": self.read_interval, "upstream_task_ids": self.upstream_task_ids}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         ti = getattr(self, "task_instance", None)
@@ -185,8 +194,16 @@ class ConsumerStartTrigger(WatcherTrigger):
                 return not_succeeded[0]
             if all(s == "success" for s in ended.values()):
                 return None
-            await asyncio.sleep(self.poke_interval)
+            await asyncio.sleep(self.read_interval)
         return None
+
+    async def _time_to_read_the_outcome(self) -> bool:
+        now = time.monotonic()
+        if (self._outcome_read_at is not None and now - self._outcome_read_at < self.read_interval
+                and await self._get_producer_task_status() not in PRODUCER_FINAL_STATES):
+            return False
+        self._outcome_read_at = now
+        return True
 
     async def _task_states(self, task_ids: list[str]) -> dict[str, str | None]:
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
@@ -196,6 +213,8 @@ class ConsumerStartTrigger(WatcherTrigger):
         return {task_id: (str(s) if s is not None else None) for task_id, s in states.get(self.run_id, {}).items()}
 
     async def _parse_dbt_node_status_and_compiled_sql(self) -> tuple[str | None, str | None]:
+        if not await self._time_to_read_the_outcome():
+            return None, None
         # A test with several parents gets a task of its own (should_detach_multiple_parents_tests), a
         # test sensor named after the test itself. Cosmos looks for it under the key of a model's
         # aggregated tests, which never comes, so the task went to a worker as a node "not run". The
