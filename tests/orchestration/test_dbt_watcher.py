@@ -261,7 +261,6 @@ def test_a_trigger_reads_its_nodes_outcome_each_poke_interval_or_as_soon_as_the_
 
     async def xcom(key: str):
         reads.append(key)
-        return None
 
     trigger._get_producer_task_status = producer_state
     trigger.get_xcom_val = xcom
