@@ -14,7 +14,8 @@ for a task that ends in the triggerer, so the trigger records it there, as the l
 
 A consumer follows the build, not Airflow's scheduler (:func:`start_consumers_in_triggerer`). The producer
 already runs the nodes in dbt's order, so a consumer whose upstream tasks are in the group starts with
-the run (trigger rule ``always``) and waits in the triggerer for the producer, then for its node. Chained
+the run (trigger rule ``always``, as Cosmos itself does for a ``DbtDag``'s root nodes) and waits in the
+triggerer for the producer, then for its node. Chained
 task by task instead, each model and each test waited a scheduler and triggerer round trip after the
 one before it, for the whole depth of the graph, after the build itself had ended. The group's edges
 stay (the graph, and clearing a task with its downstream), and Airflow's order still holds where it
