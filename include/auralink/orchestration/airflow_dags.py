@@ -239,7 +239,7 @@ def render(pipeline: str) -> dict[str, Any]:
             nodes[j.name] = job_task(j)
     for upstream, downstream in sorted(graph.edges(pipeline)):
         nodes[upstream] >> nodes[downstream]
-    from airflow.sdk.definitions._internal.contextmanager import DagContext
+    from airflow.sdk.definitions._internal.contextmanager import DagContext  # the DAG being defined
 
     if (dag := DagContext.get_current_dag()) is not None:
         drop_inherited_params(dag)
@@ -256,9 +256,10 @@ def drop_inherited_params(dag: Any) -> None:
     (That merge then applies a run's conf to the DAG's own Param objects: those of the DAG the task process
     parsed for itself, which no other run reads.)
     """
-    def same(a: Any, b: Any) -> bool:
-        return bool({**a.dump(), "source": None} == {**b.dump(), "source": None})
+    def without_source(param: Any) -> dict[str, Any]:
+        return {**param.dump(), "source": None}
 
+    given = {name: without_source(dag.params.get_param(name)) for name in dag.params}
     for t in dag.tasks:
-        for name in [n for n in t.params if n in dag.params and same(t.params.get_param(n), dag.params.get_param(n))]:
+        for name in [n for n in t.params if n in given and without_source(t.params.get_param(n)) == given[n]]:
             del t.params[name]

@@ -119,7 +119,8 @@ class ConsumerStartTrigger(WatcherTrigger):
         ti = getattr(self, "task_instance", None)
         if ti is not None:
             self.dag_id, self.run_id = self.dag_id or ti.dag_id, self.run_id or ti.run_id
-        # A retry: the producer already reported this node, and Cosmos's fallback runs it alone on a worker.
+        # A first try reports what the producer saw; a retry skips to the end: the producer already
+        # reported this node, and Cosmos's fallback runs it alone on a worker.
         if ti is None or (ti.try_number or 1) == 1:
             producer = await self._wait_for_the_producer()
             if producer in _PRODUCER_WILL_NOT_RUN:
@@ -178,12 +179,13 @@ class ConsumerStartTrigger(WatcherTrigger):
             return value
 
     async def _wait_for_the_producer(self) -> str | None:
-        """A task that started with the run waits for the build to start; returns the producer's state."""
-        while True:
-            state = await self._get_producer_task_status() if self.upstream_task_ids else "running"
-            if state not in _PRODUCER_NOT_STARTED:
-                return state
+        """A task that started with the run waits for the build to start; returns the producer's state.
+        A root task starts with the producer (the scheduler ordered it), so it does not wait."""
+        if not self.upstream_task_ids:
+            return None
+        while (state := await self._get_producer_task_status()) in _PRODUCER_NOT_STARTED:
             await asyncio.sleep(self.poke_interval)
+        return state
 
     async def _wait_for_the_upstream_tasks(self) -> tuple[str, str] | None:
         """Wait until the upstream tasks have ended; the first that did not succeed, with its state."""
@@ -255,7 +257,9 @@ def start_in_triggerer(task: Any, upstream_task_ids: list[str] | None = None) ->
                         "upstream_task_ids": list(upstream_task_ids or [])},
         next_method="execute_complete",
         next_kwargs=None,
-        timeout=None,  # the task's execution_timeout bounds the wait (Airflow takes the smaller)
+        # No timeout: a trigger started from the scheduler gets none from execution_timeout, and it ends
+        # when the producer does (or will not run); the producer's own execution_timeout bounds that.
+        timeout=None,
     )
     task.start_from_trigger = True
 
